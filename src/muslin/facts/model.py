@@ -1,0 +1,260 @@
+"""Image facts: the immutable result of inspecting an image.
+
+These dataclasses are the contract between inspection (issue "inspect") and
+everything downstream (plan, Dockerfile, container install).  ``to_dict`` is
+the ``muslin inspect --json`` schema documented in README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+DistributionForm = Literal["dist-info", "egg-info", "egg-info-file", "egg", "egg-zip", "egg-link"]
+
+
+@dataclass(frozen=True)
+class ApkPackage:
+    """One entry of the apk database (``lib/apk/db/installed``)."""
+
+    name: str
+    version: str
+    arch: str | None = None
+    origin: str | None = None
+    description: str | None = None
+    url: str | None = None
+    license: str | None = None
+    size: int | None = None
+    installed_size: int | None = None
+    maintainer: str | None = None
+    build_time: int | None = None
+    commit: str | None = None
+    checksum: str | None = None
+    depends: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()
+    install_if: tuple[str, ...] = ()
+    replaces: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    """Root-relative paths of the files this package owns (from ``F:``/``R:``)."""
+    file_checksums: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    """``Z:`` checksum per owned file path, where the database records one."""
+    extra: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    """Unknown keys, kept verbatim (key -> values in order)."""
+
+    @property
+    def label(self) -> str:
+        """``name version`` as apk prints it, e.g. ``py3-mysqlclient 2.1.1-r3``."""
+        return f"{self.name} {self.version}"
+
+    def to_dict(self, with_files: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "version": self.version,
+            "arch": self.arch,
+            "origin": self.origin,
+            "description": self.description,
+            "url": self.url,
+            "license": self.license,
+            "size": self.size,
+            "installed_size": self.installed_size,
+            "maintainer": self.maintainer,
+            "build_time": self.build_time,
+            "commit": self.commit,
+            "checksum": self.checksum,
+            "depends": list(self.depends),
+            "provides": list(self.provides),
+            "install_if": list(self.install_if),
+            "replaces": list(self.replaces),
+            "file_count": len(self.files),
+        }
+        if with_files:
+            data["files"] = list(self.files)
+        return data
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who installed a distribution: an apk package, or a Python installer."""
+
+    kind: Literal["apk", "installer", "unknown"]
+    name: str | None = None
+    version: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``apk py3-mysqlclient 2.1.1-r3``, ``pip``, or ``unknown``."""
+        if self.kind == "apk":
+            return f"apk {self.name} {self.version}"
+        if self.kind == "installer":
+            return self.name or "unknown"
+        return "unknown"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "version": self.version}
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One installed Python distribution found in a site-packages directory."""
+
+    name: str
+    """Display name as the metadata spells it (``PyYAML``)."""
+    canonical_name: str
+    """PEP 503 normalised name (``pyyaml``)."""
+    version: str
+    form: DistributionForm
+    metadata_path: str
+    """Root-relative path of the metadata (``.dist-info`` dir, ``.egg-info`` file or dir, ...)."""
+    site_packages: str
+    requires: tuple[str, ...] = ()
+    """PEP 508 requirement strings (``Requires-Dist``, or converted from ``requires.txt``)."""
+    requires_python: str | None = None
+    installer: str | None = None
+    top_level: tuple[str, ...] = ()
+    owner: Owner = field(default_factory=lambda: Owner("unknown"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "canonical_name": self.canonical_name,
+            "version": self.version,
+            "form": self.form,
+            "metadata_path": "/" + self.metadata_path,
+            "site_packages": "/" + self.site_packages,
+            "requires": list(self.requires),
+            "requires_python": self.requires_python,
+            "installer": self.installer,
+            "top_level": list(self.top_level),
+            "owner": self.owner.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class PythonInstall:
+    """A Python interpreter found in the image."""
+
+    version: str
+    """``major.minor``, e.g. ``3.11``."""
+    full_version: str | None
+    """``3.11.6`` where knowable, else None."""
+    full_version_source: str | None
+    """Where ``full_version`` came from: ``apk python3``, ``patchlevel.h``, ``image env PYTHON_VERSION``."""
+    prefix: str
+    """``usr`` (apk style) or ``usr/local`` (official python image style), root-relative."""
+    executables: tuple[str, ...]
+    """Root-relative paths of the interpreter binaries and links (``usr/bin/python3.11`` ...)."""
+    stdlib: str
+    """Root-relative stdlib directory, e.g. ``usr/lib/python3.11``."""
+    site_packages: tuple[str, ...]
+    externally_managed: bool
+    """PEP 668: ``EXTERNALLY-MANAGED`` present in the stdlib directory."""
+    owner: Owner = field(default_factory=lambda: Owner("unknown"))
+    has_pip: bool = False
+
+    @property
+    def version_tuple(self) -> tuple[int, int]:
+        major, minor = self.version.split(".")[:2]
+        return int(major), int(minor)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "full_version": self.full_version,
+            "full_version_source": self.full_version_source,
+            "prefix": "/" + self.prefix,
+            "executables": ["/" + e for e in self.executables],
+            "stdlib": "/" + self.stdlib,
+            "site_packages": ["/" + s for s in self.site_packages],
+            "externally_managed": self.externally_managed,
+            "owner": self.owner.to_dict(),
+            "has_pip": self.has_pip,
+        }
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """The parts of an image's config that inspection uses."""
+
+    os: str = "linux"
+    architecture: str = "amd64"
+    variant: str | None = None
+    env: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def platform(self) -> str:
+        base = f"{self.os}/{self.architecture}"
+        return f"{base}/{self.variant}" if self.variant else base
+
+    def env_value(self, key: str) -> str | None:
+        prefix = key + "="
+        for item in self.env:
+            if item.startswith(prefix):
+                return item[len(prefix):]
+        return None
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """Everything muslin knows about an image, read without running it."""
+
+    reference: str
+    """The reference as given (``alpine:3.18``, ``docker-archive:img.tar`` ...)."""
+    source: str
+    """Which source read it: ``registry``, ``docker``, ``docker-archive``, ``oci-dir``, ``oci-archive``, ``dir``, ``profile``."""
+    digest: str | None
+    """Manifest digest (``sha256:...``) where known."""
+    config: ImageConfig
+    os_release: dict[str, str]
+    alpine_release: str | None
+    apk_repositories: tuple[str, ...]
+    apk_arch: str | None
+    apk_db_path: str | None
+    apk_packages: tuple[ApkPackage, ...]
+    musl_version: str | None
+    musl_version_source: str | None
+    """``apk musl`` or ``loader lib/ld-musl-x86_64.so.1``."""
+    pythons: tuple[PythonInstall, ...]
+    distributions: tuple[Distribution, ...]
+    canonical_reference: str | None = None
+    """Normalised registry reference (``docker.io/library/alpine:3.18``) where there is one."""
+
+    @property
+    def is_alpine(self) -> bool:
+        return self.alpine_release is not None or self.os_release.get("ID") == "alpine"
+
+    @property
+    def python(self) -> PythonInstall | None:
+        """The primary interpreter: ``/usr/local`` (official image style) first, then apk's."""
+        local = [p for p in self.pythons if p.prefix == "usr/local"]
+        return (local or list(self.pythons) or [None])[0]
+
+    def apk_package(self, name: str) -> ApkPackage | None:
+        for pkg in self.apk_packages:
+            if pkg.name == name:
+                return pkg
+        return None
+
+    def to_dict(self, with_files: bool = False) -> dict[str, Any]:
+        return {
+            "schema": "muslin.inspect/1",
+            "reference": self.reference,
+            "canonical_reference": self.canonical_reference,
+            "source": self.source,
+            "digest": self.digest,
+            "platform": self.config.platform,
+            "os": self.config.os,
+            "architecture": self.config.architecture,
+            "variant": self.config.variant,
+            "os_release": dict(self.os_release),
+            "alpine_release": self.alpine_release,
+            "apk": {
+                "arch": self.apk_arch,
+                "repositories": list(self.apk_repositories),
+                "database": "/" + self.apk_db_path if self.apk_db_path else None,
+                "packages": [p.to_dict(with_files) for p in self.apk_packages],
+            },
+            "musl": {"version": self.musl_version, "source": self.musl_version_source},
+            "pythons": [p.to_dict() for p in self.pythons],
+            "distributions": [d.to_dict() for d in self.distributions],
+        }

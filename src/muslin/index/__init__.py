@@ -1,0 +1,1 @@
+"""I/O edge: package indexes (collector -> evaluator -> finder), unearth-style."""

@@ -1,0 +1,1 @@
+"""Pure core: the plan (what happens to every package) and its serialisations."""
