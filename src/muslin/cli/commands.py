@@ -4,4 +4,11 @@ from __future__ import annotations
 
 import click
 
-ALL: list[click.Command] = []
+from muslin.cli import dockerfile_cmd, inspect_cmd, install_cmd, plan_cmd
+
+ALL: list[click.Command] = [
+    inspect_cmd.command,
+    plan_cmd.command,
+    dockerfile_cmd.command,
+    install_cmd.command,
+]

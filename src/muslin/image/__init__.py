@@ -1,0 +1,1 @@
+"""I/O edge: image references, sources (registry, daemon, archives, layouts, dirs) and layers."""

@@ -1,0 +1,10 @@
+"""``muslin plan``: work in progress by the owner of this module; replaced before landing."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command(name="plan")
+def command() -> None:
+    """(being written)"""
