@@ -43,6 +43,12 @@ class Rejection:
     filename: str
     reason: str
     """``sdist only``, ``no matching tag (manylinux_2_17_x86_64)``, ``requires-python >=3.12``, ``yanked`` ..."""
+    kind: str = ""
+    """Machine-readable reason: ``sdist``, ``tags``, ``requires-python``, ``no-binary``, ``invalid``, ``other``."""
+    tags: tuple[str, ...] = ()
+    """For ``tags`` rejections: the wheel's own tags (``cp311-cp311-manylinux_2_17_x86_64``)."""
+    index: str | None = None
+    """Index the file was seen on."""
 
 
 @dataclass(frozen=True)

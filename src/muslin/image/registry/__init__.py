@@ -1,0 +1,1 @@
+"""OCI distribution API client: auth challenges, credentials, the blob cache, the HTTP client."""

@@ -1,0 +1,300 @@
+"""Collect the files an index offers for one project.
+
+Simple indexes: PEP 691 JSON is asked for first, PEP 503 HTML is the fallback
+(``data-requires-python``, ``data-yanked``, PEP 658/714 metadata attributes,
+``#sha256=`` fragments, relative links and ``<base href>``).  Find-links: a flat
+HTML page or a local directory.  A page that cannot be parsed is a
+:class:`NetworkError` naming the index and project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+
+from muslin.errors import NetworkError
+from muslin.index.config import IndexConfig, redact_url
+from muslin.index.http import HttpClient, file_url_to_path, strip_userinfo, url_without_fragment
+
+ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, "
+    "application/vnd.pypi.simple.v1+html;q=0.2, "
+    "text/html;q=0.01"
+)
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """One file link on a project page."""
+
+    filename: str
+    url: str
+    """Absolute URL without fragment or credentials."""
+    sha256: str | None
+    requires_python: str | None = None
+    yanked: bool = False
+    yanked_reason: str | None = None
+    metadata: bool = False
+    """PEP 658/714: ``<url>.metadata`` is available."""
+    metadata_sha256: str | None = None
+    size: int | None = None
+
+    @property
+    def metadata_url(self) -> str | None:
+        return self.url + ".metadata" if self.metadata else None
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """What one index says about one project."""
+
+    index: str
+    name: NormalizedName
+    url: str
+    """Page URL, redacted."""
+    found: bool
+    """False when the index does not list the project (404)."""
+    files: tuple[IndexFile, ...] = ()
+    from_cache: bool = False
+
+
+def project_of(filename: str) -> NormalizedName | None:
+    """The project a distribution filename belongs to, or None if unparseable."""
+    try:
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[0]
+        if filename.endswith((".tar.gz", ".zip")):
+            return parse_sdist_filename(filename)[0]
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    return None
+
+
+def _unreadable(index: str, name: str) -> NetworkError:
+    return NetworkError(f"index {index} returned an unreadable page for {name}")
+
+
+class _LinkParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.links: list[dict[str, str | None]] = []
+        self.tags_seen = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags_seen += 1
+        if tag == "base" and self.base is None:
+            for key, value in attrs:
+                if key == "href" and value:
+                    self.base = value
+        elif tag == "a":
+            self.links.append(dict(attrs))
+
+
+def _split_hash(url: str) -> tuple[str, dict[str, str]]:
+    parts = urlsplit(url)
+    hashes: dict[str, str] = {}
+    if parts.fragment:
+        algo, sep, value = parts.fragment.partition("=")
+        if sep and value:
+            hashes[algo.lower()] = value.lower()
+    return url_without_fragment(url), hashes
+
+
+def _metadata_attr(value: Any) -> tuple[bool, str | None]:
+    """PEP 658/714 value (``true``, ``sha256=...``, JSON bool or dict) -> (available, sha256)."""
+    if value is None or value is False:
+        return False, None
+    if value is True:
+        return True, None
+    if isinstance(value, dict):
+        sha = value.get("sha256")
+        return True, str(sha).lower() if sha else None
+    text = str(value).strip()
+    if text.lower() in ("", "false"):
+        return False, None
+    algo, sep, digest = text.partition("=")
+    if sep and algo.lower() == "sha256":
+        return True, digest.lower()
+    return True, None
+
+
+def parse_html(content: bytes, page_url: str, index: str, name: str) -> list[IndexFile]:
+    """Parse a PEP 503 page (or a flat find-links page) into files."""
+    if b"\x00" in content:
+        raise _unreadable(index, name)
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _unreadable(index, name) from None
+    parser = _LinkParser()
+    try:
+        parser.feed(text)
+        parser.close()
+    except (AssertionError, ValueError):  # html.parser gives up on some junk
+        raise _unreadable(index, name) from None
+    if parser.tags_seen == 0 and text.strip():
+        raise _unreadable(index, name)
+    base = urljoin(page_url, parser.base) if parser.base else page_url
+    files: list[IndexFile] = []
+    for attrs in parser.links:
+        href = attrs.get("href")
+        if not href:
+            continue
+        url, hashes = _split_hash(urljoin(base, href))
+        filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+        if not filename:
+            continue
+        rp = attrs.get("data-requires-python")
+        rp = html.unescape(rp).strip() or None if rp is not None else None
+        yanked = "data-yanked" in attrs
+        reason = attrs.get("data-yanked") or None
+        meta_value = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
+        has_meta, meta_sha = (
+            _metadata_attr(meta_value if meta_value is not None else "true")
+            if ("data-core-metadata" in attrs or "data-dist-info-metadata" in attrs)
+            else (False, None)
+        )
+        files.append(
+            IndexFile(
+                filename=filename,
+                url=strip_userinfo(url),
+                sha256=hashes.get("sha256"),
+                requires_python=rp,
+                yanked=yanked,
+                yanked_reason=reason,
+                metadata=has_meta,
+                metadata_sha256=meta_sha,
+            )
+        )
+    return files
+
+
+def parse_json(content: bytes, page_url: str, index: str, name: str) -> list[IndexFile]:
+    """Parse a PEP 691 project page into files."""
+    try:
+        doc = json.loads(content)
+        raw_files = doc["files"]
+        if not isinstance(raw_files, list):
+            raise TypeError
+        files: list[IndexFile] = []
+        for entry in raw_files:
+            filename = str(entry["filename"])
+            url = strip_userinfo(url_without_fragment(urljoin(page_url, str(entry["url"]))))
+            hashes = entry.get("hashes") or {}
+            yanked_value = entry.get("yanked", False)
+            meta_value = entry.get("core-metadata", entry.get("dist-info-metadata"))
+            has_meta, meta_sha = _metadata_attr(meta_value)
+            rp = entry.get("requires-python")
+            size = entry.get("size")
+            files.append(
+                IndexFile(
+                    filename=filename,
+                    url=url,
+                    sha256=str(hashes["sha256"]).lower() if hashes.get("sha256") else None,
+                    requires_python=str(rp).strip() or None if rp else None,
+                    yanked=bool(yanked_value),
+                    yanked_reason=yanked_value if isinstance(yanked_value, str) and yanked_value else None,
+                    metadata=has_meta,
+                    metadata_sha256=meta_sha,
+                    size=int(size) if isinstance(size, int) else None,
+                )
+            )
+        return files
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise _unreadable(index, name) from None
+
+
+@dataclass
+class Collector:
+    """Fetches and parses project pages (thread-safe)."""
+
+    http: HttpClient
+    _flat: dict[str, list[IndexFile]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def project_page(self, index: IndexConfig, name: str) -> ProjectPage:
+        """The files ``index`` offers for ``name`` (``found=False`` when it does not list it)."""
+        canonical = canonicalize_name(name)
+        if index.kind == "find-links":
+            return self._find_links(index, canonical)
+        page_url = index.url.rstrip("/") + f"/{canonical}/"
+        resp = self.http.get(page_url, headers={"Accept": ACCEPT}, what=f"index {index.name}")
+        shown = redact_url(page_url)
+        if resp.status == 404:
+            return ProjectPage(index.name, canonical, shown, False, (), resp.from_cache)
+        base = resp.url if resp.url.startswith(("http:", "https:", "file:")) else shown
+        if resp.content_type == JSON_TYPE:
+            files = parse_json(resp.content, base, index.name, canonical)
+        else:
+            files = parse_html(resp.content, base, index.name, canonical)
+        return ProjectPage(index.name, canonical, shown, True, tuple(files), resp.from_cache)
+
+    # -- find-links ----------------------------------------------------------
+    def _find_links(self, index: IndexConfig, name: NormalizedName) -> ProjectPage:
+        files = [f for f in self._flat_files(index) if project_of(f.filename) == name]
+        return ProjectPage(index.name, name, index.redacted_url, bool(files), tuple(files))
+
+    def _flat_files(self, index: IndexConfig) -> list[IndexFile]:
+        with self._lock:
+            cached = self._flat.get(index.name)
+        if cached is not None:
+            return cached
+        location = index.url
+        if location.startswith("file:") or "://" not in location:
+            path = file_url_to_path(location) if location.startswith("file:") else Path(location)
+            files = self._local_dir(index, path)
+        else:
+            resp = self.http.get(location, headers={"Accept": "text/html"}, what=f"find-links {index.name}")
+            if resp.status == 404:
+                raise NetworkError(f"find-links {index.name}: HTTP 404 from {index.redacted_url}")
+            files = parse_html(resp.content, resp.url, index.name, "its file list")
+        with self._lock:
+            self._flat[index.name] = files
+        return files
+
+    def _local_dir(self, index: IndexConfig, path: Path) -> list[IndexFile]:
+        if path.is_file() and path.suffix in (".html", ".htm"):
+            return parse_html(path.read_bytes(), path.resolve().as_uri(), index.name, "its file list")
+        if not path.is_dir():
+            raise NetworkError(f"find-links {index.name}: no such directory: {path}")
+        files = []
+        for entry in sorted(os.scandir(path), key=lambda e: e.name):
+            if not entry.is_file() or project_of(entry.name) is None:
+                continue
+            p = Path(entry.path).resolve()
+            files.append(
+                IndexFile(
+                    filename=entry.name,
+                    url=p.as_uri(),
+                    sha256=_sha256_file(p),
+                    size=entry.stat().st_size,
+                )
+            )
+        return files
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

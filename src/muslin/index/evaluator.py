@@ -1,0 +1,141 @@
+"""Decide, file by file, whether an index file can be installed on the target.
+
+Each :class:`IndexFile` becomes a :class:`Candidate` (a wheel whose tags match
+the target, with its best tag rank) or a :class:`Rejection` with a precise
+reason.  Yanked wheels stay candidates flagged ``yanked=True``: the resolver
+takes them only for an exact ``==`` pin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.tags import Tag
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import Version
+
+from muslin.index.candidate import Candidate, Rejection
+from muslin.index.collector import IndexFile
+from muslin.index.config import IndexConfig
+from muslin.plan.model import Artifact
+from muslin.target.target import Target
+
+SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
+
+
+def _sdist_version(filename: str) -> str:
+    try:
+        return str(parse_sdist_filename(filename)[1])
+    except InvalidSdistFilename:
+        stem = filename
+        for suffix in SDIST_SUFFIXES:
+            if stem.endswith(suffix):
+                stem = stem[: -len(suffix)]
+        return stem.rpartition("-")[2] or "?"
+
+
+def requires_python_ok(spec: str | None, full_version: str) -> bool:
+    """True when ``spec`` admits ``full_version`` (an invalid spec admits everything, like pip)."""
+    if not spec:
+        return True
+    try:
+        return SpecifierSet(spec).contains(full_version, prereleases=True)
+    except InvalidSpecifier:
+        return True
+
+
+@dataclass
+class Evaluator:
+    """Evaluates files of one project for one target."""
+
+    target: Target
+    name: NormalizedName
+    only_binary: frozenset[str] = frozenset()
+    no_binary: frozenset[str] = frozenset()
+
+    def _no_binary(self) -> bool:
+        return ":all:" in self.no_binary or self.name in self.no_binary
+
+    def evaluate(self, file: IndexFile, index: IndexConfig) -> Candidate | Rejection:
+        filename = file.filename
+        if not filename.endswith(".whl"):
+            if filename.endswith(SDIST_SUFFIXES):
+                return Rejection(_sdist_version(filename), filename, "sdist only", "sdist", index=index.name)
+            return Rejection("?", filename, "not a wheel or sdist", "other", index=index.name)
+        try:
+            name, version, _build, file_tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename as exc:
+            return Rejection("?", filename, f"invalid wheel filename ({exc})", "invalid", index=index.name)
+        if name != self.name:
+            return Rejection(
+                str(version), filename, f"wheel of another project ({name})", "invalid", index=index.name
+            )
+        if self._no_binary():
+            return Rejection(str(version), filename, "binary excluded by --no-binary", "no-binary", index=index.name)
+        ranks = self.target.tag_ranks(accept_linux=index.accept_linux_tags)
+        best = min((ranks[t] for t in file_tags if t in ranks), default=None)
+        if best is None:
+            return self._tag_rejection(str(version), filename, file_tags, index)
+        if not requires_python_ok(file.requires_python, self.target.python_full_version):
+            return Rejection(
+                str(version),
+                filename,
+                f"requires-python {file.requires_python} (target {self.target.python_full_version})",
+                "requires-python",
+                index=index.name,
+            )
+        return Candidate(
+            name=self.name,
+            version=version,
+            artifact=Artifact(
+                filename=filename,
+                url=file.url,
+                sha256=file.sha256 or "",
+                index=index.name,
+                size=file.size,
+            ),
+            tag_rank=best,
+            yanked=file.yanked,
+            requires_python=file.requires_python,
+            metadata_url=file.metadata_url,
+        )
+
+    def _tag_rejection(
+        self, version: str, filename: str, file_tags: frozenset[Tag], index: IndexConfig
+    ) -> Rejection:
+        shown = sorted(str(t) for t in file_tags)
+        reason = f"no matching tag ({', '.join(shown)})"
+        linux = f"linux_{self.target.arch}"
+        if not index.accept_linux_tags and any(t.platform == linux for t in file_tags):
+            reason += f"; {linux} wheels need accept-linux-tags for index {index.name}"
+        return Rejection(version, filename, reason, "tags", tuple(shown), index=index.name)
+
+
+def sort_candidates(candidates: list[Candidate]) -> list[Candidate]:
+    """Newest version first, then best tag, then non-yanked first."""
+    return sorted(candidates, key=lambda c: (_neg(c.version), c.tag_rank, c.yanked, c.artifact.filename))
+
+
+class _neg:
+    """Sort key wrapper inverting a Version's order."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: Version) -> None:
+        self.v = v
+
+    def __lt__(self, other: _neg) -> bool:
+        return self.v > other.v
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _neg) and self.v == other.v
+
+    def __hash__(self) -> int:
+        return hash(self.v)

@@ -1,0 +1,428 @@
+"""The finder: which index owns a name, which of its wheels fit, and their metadata.
+
+``PackageFinder`` implements :class:`muslin.index.candidate.Finder`:
+
+* index pins (``IndexPin``, markers evaluated against the target) restrict a
+  name to one index, for transitive dependencies too;
+* ``first-index``: non-explicit indexes in priority order, the first whose
+  project page exists owns the name; ``unsafe-best-match``: all are merged;
+  find-links locations are always merged in;
+* :meth:`PackageFinder.metadata` reads METADATA through PEP 658/714 files, else
+  HTTP range requests on the wheel (a host that ignores ``Range`` is
+  remembered), else a full download; results are cached on disk by sha256.
+
+Candidates of indexes that publish no hashes carry ``sha256 == ""``:
+:meth:`PackageFinder.with_hash` fills it (downloading the file once) and the
+planner must call it for every chosen candidate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+import threading
+import zipfile
+from concurrent.futures import Future
+from dataclasses import replace
+from email.parser import HeaderParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+
+from muslin.errors import HashMismatchError, NetworkError, UsageError
+from muslin.index.candidate import Candidate, CandidateMetadata, CandidateSet, Rejection
+from muslin.index.collector import Collector, ProjectPage
+from muslin.index.config import IndexConfig, IndexSettings, IndexStrategy, redact_url
+from muslin.index.evaluator import Evaluator, sort_candidates
+from muslin.index.http import HttpClient, _atomic_write, env_credentials
+from muslin.target.target import Target
+
+log = logging.getLogger(__name__)
+
+TAIL_BYTES = 64 * 1024
+
+
+class PackageFinder:
+    """Finds wheels for a :class:`Target` on the configured indexes."""
+
+    def __init__(
+        self,
+        settings: IndexSettings,
+        target: Target,
+        *,
+        offline: bool = False,
+        refresh: bool = False,
+        http: HttpClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.target = target
+        self._own_http = http is None
+        self.http = http if http is not None else HttpClient(offline=offline, refresh=refresh)
+        if http is not None:
+            self.http.offline = self.http.offline or offline
+            self.http.refresh = self.http.refresh or refresh
+        self.collector = Collector(self.http)
+        names = [ix.name for ix in settings.indexes]
+        env = target.markers()
+        self._pins: dict[NormalizedName, str] = {}
+        for pin in settings.pins:
+            if pin.index not in names:
+                raise UsageError(
+                    f"pin {pin.package}={pin.index}: unknown index {pin.index!r} "
+                    f"(known: {', '.join(names) or 'none'})"
+                )
+            if pin.marker is None or pin.marker.evaluate(dict(env)):
+                self._pins[canonicalize_name(pin.package)] = pin.index
+        for ix in settings.indexes:
+            if ix.has_credentials:
+                self.http.credentials.add_from_url(ix.url)
+            else:
+                creds = env_credentials(ix.name)
+                if creds is not None:
+                    self.http.credentials.add(ix.url, creds[0], creds[1])
+        self._lock = threading.Lock()
+        self._pages: dict[tuple[str, str], ProjectPage] = {}
+        self._page_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._sets: dict[NormalizedName, CandidateSet] = {}
+        self._futures: dict[NormalizedName, Future[CandidateSet]] = {}
+        self._no_ranges: set[str] = set()
+        self._hashes: dict[str, str] = {}
+        self._meta_hashes: dict[str, str] = {}
+        assert self.http.cache_dir is not None
+        self._meta_dir = self.http.cache_dir / "metadata"
+
+    # -- lifecycle -----------------------------------------------------------
+    def close(self) -> None:
+        if self._own_http:
+            self.http.close()
+
+    def __enter__(self) -> PackageFinder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- index selection -----------------------------------------------------
+    def pinned_index(self, name: str) -> str | None:
+        """The index ``name`` is pinned to on this target, if any."""
+        return self._pins.get(canonicalize_name(name))
+
+    def _simple(self) -> list[IndexConfig]:
+        return [ix for ix in self.settings.indexes if ix.kind != "find-links" and not ix.explicit]
+
+    def _find_links(self) -> list[IndexConfig]:
+        return [ix for ix in self.settings.indexes if ix.kind == "find-links" and not ix.explicit]
+
+    def _page(self, index: IndexConfig, name: NormalizedName) -> ProjectPage:
+        key = (index.name, name)
+        with self._lock:
+            page = self._pages.get(key)
+            if page is not None:
+                return page
+            lock = self._page_locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                page = self._pages.get(key)
+            if page is None:
+                page = self.collector.project_page(index, name)
+                with self._lock:
+                    self._pages[key] = page
+        return page
+
+    # -- Finder protocol -----------------------------------------------------
+    def find(self, name: str) -> CandidateSet:
+        """Candidates for ``name`` from the index that owns it (pins and strategy applied)."""
+        canonical = canonicalize_name(name)
+        with self._lock:
+            done = self._sets.get(canonical)
+            fut = self._futures.get(canonical)
+        if done is not None:
+            return done
+        result = fut.result() if fut is not None else self._find(canonical)
+        with self._lock:
+            self._sets[canonical] = result
+        return result
+
+    def prefetch(self, names: list[str] | tuple[str, ...] | set[str]) -> None:
+        """Start finding ``names`` in parallel (bounded by the HTTP thread pool)."""
+        for name in names:
+            canonical = canonicalize_name(name)
+            with self._lock:
+                if canonical in self._sets or canonical in self._futures:
+                    continue
+                self._futures[canonical] = self.http.executor.submit(self._find, canonical)
+
+    def find_on(self, name: str, index_name: str) -> CandidateSet:
+        """What one index offers for ``name`` (for messages like "found on X but not at ...")."""
+        canonical = canonicalize_name(name)
+        index = self.settings.index(index_name)
+        if index is None:
+            raise UsageError(f"unknown index {index_name!r}")
+        page = self._page(index, canonical)
+        cands, rejects = self._evaluate(canonical, [page])
+        return CandidateSet(canonical, index.name if page.found else None, cands, rejects)
+
+    def _find(self, name: NormalizedName) -> CandidateSet:
+        pinned = self._pins.get(name)
+        flat_pages = [self._page(ix, name) for ix in self._find_links()] if pinned is None else []
+        flat_found = [p for p in flat_pages if p.found]
+        if pinned is not None:
+            index = self.settings.index(pinned)
+            assert index is not None
+            page = self._page(index, name)
+            cands, rejects = self._evaluate(name, [page])
+            return CandidateSet(name, index.name if page.found else None, cands, rejects)
+        simple = self._simple()
+        if self.settings.strategy is IndexStrategy.UNSAFE_BEST_MATCH:
+            futures = [self.http.executor.submit(self._page, ix, name) for ix in simple[1:]]
+            pages = [self._page(simple[0], name)] if simple else []
+            pages += [f.result() for f in futures]
+            listed = [p for p in pages if p.found] + flat_found
+            cands, rejects = self._evaluate(name, listed)
+            owner = listed[0].index if listed else None
+            also = tuple(p.index for p in listed[1:])
+            return CandidateSet(name, owner, cands, rejects, also)
+        owner_page: ProjectPage | None = None
+        for ix in simple:
+            page = self._page(ix, name)
+            if page.found:
+                owner_page = page
+                break
+        listed = ([owner_page] if owner_page else []) + flat_found
+        cands, rejects = self._evaluate(name, listed)
+        owner = listed[0].index if listed else None
+        used = {p.index for p in listed}
+        with self._lock:
+            also = tuple(
+                p.index
+                for (ix_name, n), p in self._pages.items()
+                if n == name and p.found and ix_name not in used
+            )
+        return CandidateSet(name, owner, cands, rejects, also)
+
+    def _evaluate(
+        self, name: NormalizedName, pages: list[ProjectPage]
+    ) -> tuple[tuple[Candidate, ...], tuple[Rejection, ...]]:
+        ev = Evaluator(self.target, name, self.settings.only_binary, self.settings.no_binary)
+        cands: list[Candidate] = []
+        rejects: list[Rejection] = []
+        for page in pages:
+            index = self.settings.index(page.index)
+            assert index is not None
+            for file in page.files:
+                out = ev.evaluate(file, index)
+                if isinstance(out, Candidate):
+                    cands.append(out)
+                    if file.metadata_sha256 and file.metadata_url:
+                        with self._lock:
+                            self._meta_hashes[file.metadata_url] = file.metadata_sha256
+                else:
+                    rejects.append(out)
+        return tuple(sort_candidates(cands)), tuple(rejects)
+
+    # -- hashes ----------------------------------------------------------------
+    def with_hash(self, candidate: Candidate) -> Candidate:
+        """``candidate`` with ``artifact.sha256`` set (downloads the file once if the index gave none)."""
+        if candidate.artifact.sha256:
+            return candidate
+        url = candidate.artifact.url
+        with self._lock:
+            digest = self._hashes.get(url)
+        if digest is None:
+            _path, digest = self.http.download_and_hash(url, filename=candidate.artifact.filename)
+            with self._lock:
+                self._hashes[url] = digest
+        return replace(candidate, artifact=replace(candidate.artifact, sha256=digest))
+
+    # -- metadata ----------------------------------------------------------------
+    def metadata(self, candidate: Candidate) -> CandidateMetadata:
+        """METADATA of a candidate wheel (PEP 658, range requests, or a full download; cached)."""
+        sha = candidate.artifact.sha256
+        cache_file = self._meta_dir / sha[:2] / f"{sha}.METADATA" if sha else None
+        if cache_file is not None and cache_file.is_file():
+            return _parse_metadata(cache_file.read_bytes(), candidate)
+        raw = self._fetch_metadata(candidate)
+        if cache_file is not None:
+            try:
+                _atomic_write(cache_file, raw)
+            except OSError as exc:
+                log.warning("cannot cache metadata (%s)", type(exc).__name__)
+        return _parse_metadata(raw, candidate)
+
+    def _fetch_metadata(self, candidate: Candidate) -> bytes:
+        art = candidate.artifact
+        what = f"metadata of {art.filename}"
+        if candidate.metadata_url:
+            resp = self.http.get(candidate.metadata_url, cache=False, what=what)
+            if resp.status == 200:
+                with self._lock:
+                    expected = self._meta_hashes.get(candidate.metadata_url)
+                if expected:
+                    got = hashlib.sha256(resp.content).hexdigest()
+                    if got != expected:
+                        raise HashMismatchError(
+                            f"hash mismatch for {art.filename}.metadata from {redact_url(candidate.metadata_url)}: "
+                            f"expected sha256:{expected}, got sha256:{got}"
+                        )
+                return resp.content
+        if not art.sha256 and not art.url.startswith("file:"):
+            # No hash to trust a partial read against: download, hash and read it whole.
+            path, digest = self.http.download_and_hash(art.url, filename=art.filename)
+            with self._lock:
+                self._hashes[art.url] = digest
+            return _metadata_from_zip(path.read_bytes(), art.filename)
+        host = _host(art.url)
+        if not art.url.startswith("file:") and not self.http.offline:
+            with self._lock:
+                ranged = host not in self._no_ranges
+            if ranged:
+                data = self._metadata_by_range(candidate, host)
+                if data is not None:
+                    return data
+        dest = self.http.cache_dir / "blobs" / "by-metadata" if self.http.cache_dir else Path(".")
+        path = self.http.download(art.url, art.sha256 or None, dest, filename=art.filename)
+        try:
+            return _metadata_from_zip(path.read_bytes(), art.filename)
+        finally:
+            if path.parent == dest:
+                path.unlink(missing_ok=True)
+
+    def _metadata_by_range(self, candidate: Candidate, host: str) -> bytes | None:
+        art = candidate.artifact
+        what = f"metadata of {art.filename}"
+        tail = self.http.get_range(art.url, f"bytes=-{TAIL_BYTES}", what=what)
+        if tail.status == 200:
+            # The server ignored Range: remember, and use the whole body we got.
+            with self._lock:
+                self._no_ranges.add(host)
+            got = hashlib.sha256(tail.content).hexdigest()
+            if art.sha256 and got != art.sha256:
+                raise HashMismatchError(
+                    f"hash mismatch for {art.filename} from {redact_url(art.url)}: "
+                    f"expected sha256:{art.sha256}, got sha256:{got}"
+                )
+            return _metadata_from_zip(tail.content, art.filename)
+        if tail.status != 206:
+            return None
+        m = re.match(r"bytes (\d+)-(\d+)/(\d+)", tail.headers.get("content-range", ""))
+        if not m:
+            with self._lock:
+                self._no_ranges.add(host)
+            return None
+        size = int(m.group(3))
+        lazy = _RangeReader(self, art.url, size, int(m.group(1)), tail.content, what)
+        try:
+            with zipfile.ZipFile(lazy) as zf:
+                member = _metadata_member(zf.namelist(), art.filename)
+                return zf.read(member)
+        except (zipfile.BadZipFile, KeyError, OSError, EOFError):
+            return None
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port}"
+
+
+class _RangeReader(io.RawIOBase):
+    """A seekable read-only view of a remote file, filled by range requests."""
+
+    def __init__(
+        self, finder: PackageFinder, url: str, size: int, start: int, data: bytes, what: str
+    ) -> None:
+        super().__init__()
+        self.finder = finder
+        self.url = url
+        self.size = size
+        self.pos = 0
+        self.what = what
+        self.chunks: list[tuple[int, bytes]] = [(start, data)]
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 0:
+            self.pos = offset
+        elif whence == 1:
+            self.pos += offset
+        else:
+            self.pos = self.size + offset
+        return self.pos
+
+    def _cached(self, start: int, end: int) -> bytes | None:
+        for cstart, cdata in self.chunks:
+            if cstart <= start and end <= cstart + len(cdata):
+                return cdata[start - cstart : end - cstart]
+        return None
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.size - self.pos
+        end = min(self.size, self.pos + n)
+        if end <= self.pos:
+            return b""
+        data = self._cached(self.pos, end)
+        if data is None:
+            fetch_start = max(0, min(self.pos, end - TAIL_BYTES))
+            resp = self.finder.http.get_range(self.url, f"bytes={fetch_start}-{end - 1}", what=self.what)
+            if resp.status != 206:
+                raise OSError("range request not honoured")
+            self.chunks.append((fetch_start, resp.content))
+            data = self._cached(self.pos, end)
+            if data is None:
+                raise OSError("short range response")
+        self.pos += len(data)
+        return data
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _metadata_member(names: list[str], filename: str) -> str:
+    members = [n for n in names if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+    if not members:
+        raise NetworkError(f"wheel {filename} has no .dist-info/METADATA")
+    if len(members) > 1:
+        stem = filename.split("-")[0].lower()
+        for n in members:
+            if n.lower().startswith(stem + "-"):
+                return n
+    return members[0]
+
+
+def _metadata_from_zip(data: bytes, filename: str) -> bytes:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return zf.read(_metadata_member(zf.namelist(), filename))
+    except zipfile.BadZipFile:
+        raise NetworkError(f"wheel {filename} is not a valid zip file") from None
+
+
+def _parse_metadata(raw: bytes, candidate: Candidate) -> CandidateMetadata:
+    msg = HeaderParser().parsestr(raw.decode("utf-8", "replace"))
+    reqs: list[Requirement] = []
+    for line in msg.get_all("Requires-Dist") or []:
+        try:
+            reqs.append(Requirement(line))
+        except InvalidRequirement:
+            log.warning("%s: ignoring invalid Requires-Dist %r", candidate.artifact.filename, line)
+    rp = msg.get("Requires-Python")
+    return CandidateMetadata(
+        name=str(msg.get("Name") or candidate.name),
+        version=str(msg.get("Version") or candidate.version),
+        requires_dist=tuple(reqs),
+        requires_python=str(rp).strip() if rp else None,
+    )

@@ -1,0 +1,644 @@
+"""HTTP for the index side: one shared client, an on-disk cache, retries, credentials.
+
+* One :class:`httpx.Client` (connection reuse, HTTP/2 where the server offers it)
+  and a small thread pool for parallel page fetches.
+* Cache under ``platformdirs.user_cache_dir("muslin")/http`` (``MUSLIN_CACHE_DIR``
+  overrides the root) honouring ``Cache-Control`` (``max-age``, ``no-store``,
+  ``no-cache``) and revalidating with ``ETag``/``Last-Modified`` (304).
+  ``offline``: cache only; ``refresh``: revalidate everything.
+* Retries with exponential backoff on 429 (``Retry-After`` honoured, capped),
+  5xx, timeouts and connection errors; attempts and total wait are bounded.
+* Credentials, in order: URL userinfo, ``MUSLIN_INDEX_<NAME>_USERNAME`` /
+  ``MUSLIN_INDEX_<NAME>_PASSWORD`` (registered per index by the finder), then
+  ``.netrc`` (``NETRC`` honoured).  They are sent as HTTP basic auth and never
+  appear in logs or errors: every URL shown goes through :func:`redact_url`.
+* :meth:`HttpClient.download` streams to a temporary file, verifies sha256 and
+  renames; verified files are kept in a cache keyed by sha256.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import hashlib
+import json
+import logging
+import netrc
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.request import url2pathname
+
+import httpx
+import platformdirs
+
+from muslin.errors import AuthenticationError, HashMismatchError, NetworkError
+from muslin.index.config import redact_url
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "muslin"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def cache_root() -> Path:
+    """``$MUSLIN_CACHE_DIR`` or the platform user cache directory for muslin."""
+    env = os.environ.get("MUSLIN_CACHE_DIR")
+    return Path(env) if env else Path(platformdirs.user_cache_dir("muslin"))
+
+
+def strip_userinfo(url: str) -> str:
+    return redact_url(url)
+
+
+def env_credentials(index_name: str) -> tuple[str, str] | None:
+    """``MUSLIN_INDEX_<NAME>_USERNAME``/``_PASSWORD`` (NAME upper-cased, non-alnum -> ``_``)."""
+    key = re.sub(r"[^A-Za-z0-9]", "_", index_name).upper()
+    user = os.environ.get(f"MUSLIN_INDEX_{key}_USERNAME")
+    password = os.environ.get(f"MUSLIN_INDEX_{key}_PASSWORD")
+    if user is None and password is None:
+        return None
+    return user or "", password or ""
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+class CredentialStore:
+    """Where credentials for a URL come from (never printed)."""
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[str, str, str]] = []
+        self._lock = threading.Lock()
+        self._netrc: netrc.netrc | bool | None = False
+
+    def __repr__(self) -> str:
+        return f"CredentialStore({len(self._entries)} entries)"
+
+    def add(self, url: str, username: str, password: str) -> None:
+        """Use ``username``/``password`` for ``url`` and anything on the same origin."""
+        with self._lock:
+            self._entries.append((strip_userinfo(url), username, password))
+
+    def add_from_url(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            self.add(url, unquote(parts.username or ""), unquote(parts.password or ""))
+
+    def _load_netrc(self) -> netrc.netrc | None:
+        if self._netrc is False:
+            path = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
+            try:
+                self._netrc = netrc.netrc(path) if os.path.isfile(path) else None
+            except (netrc.NetrcParseError, OSError) as exc:
+                log.warning("ignoring unreadable netrc file %s (%s)", path, type(exc).__name__)
+                self._netrc = None
+        return self._netrc if isinstance(self._netrc, netrc.netrc) else None
+
+    def lookup(self, url: str) -> tuple[str, str] | None:
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            return unquote(parts.username or ""), unquote(parts.password or "")
+        clean = strip_userinfo(url)
+        origin = _origin(clean)
+        best: tuple[int, str, str] | None = None
+        with self._lock:
+            for prefix, user, pw in self._entries:
+                if _origin(prefix) != origin:
+                    continue
+                score = len(prefix) if clean.startswith(prefix) else 0
+                if best is None or score > best[0]:
+                    best = (score, user, pw)
+        if best is not None:
+            return best[1], best[2]
+        rc = self._load_netrc()
+        if rc is not None and parts.hostname:
+            auth = rc.authenticators(parts.hostname)
+            if auth is not None:
+                login, _account, password = auth
+                return login or "", password or ""
+        return None
+
+
+@dataclass
+class Response:
+    """A fetched resource (body fully read)."""
+
+    url: str
+    """Final URL after redirects, without credentials."""
+    status: int
+    headers: dict[str, str]
+    """Lower-cased header names."""
+    content: bytes
+    from_cache: bool = False
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _parse_cache_control(value: str | None) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for part in (value or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, _, val = part.partition("=")
+        out[key.strip().lower()] = val.strip().strip('"') if val else None
+    return out
+
+
+@dataclass
+class _CacheEntry:
+    url: str
+    status: int
+    headers: dict[str, str]
+    stored_at: float
+    body_path: Path
+
+    def fresh(self, now: float) -> bool:
+        cc = _parse_cache_control(self.headers.get("cache-control"))
+        if "no-cache" in cc or "no-store" in cc:
+            return False
+        max_age = cc.get("max-age")
+        if max_age is None:
+            return False
+        try:
+            return now - self.stored_at < int(max_age)
+        except ValueError:
+            return False
+
+
+class _PageCache:
+    """On-disk cache of GET responses (pages, metadata files)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _key(self, url: str, accept: str) -> Path:
+        digest = hashlib.sha256(f"{url}\n{accept}".encode()).hexdigest()
+        return self.root / digest[:2] / digest
+
+    def load(self, url: str, accept: str) -> _CacheEntry | None:
+        base = self._key(url, accept)
+        meta_path = base.with_suffix(".json")
+        body_path = base.with_suffix(".body")
+        try:
+            meta = json.loads(meta_path.read_text("utf-8"))
+            if not body_path.is_file():
+                return None
+            return _CacheEntry(meta["url"], int(meta["status"]), dict(meta["headers"]), float(meta["stored_at"]), body_path)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def store(self, url: str, accept: str, resp: Response) -> None:
+        cc = _parse_cache_control(resp.headers.get("cache-control"))
+        if "no-store" in cc:
+            return
+        base = self._key(url, accept)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        keep = {k: v for k, v in resp.headers.items() if k in _KEPT_HEADERS}
+        meta = {"url": resp.url, "status": resp.status, "headers": keep, "stored_at": time.time()}
+        _atomic_write(base.with_suffix(".body"), resp.content)
+        _atomic_write(base.with_suffix(".json"), json.dumps(meta).encode())
+
+    def touch(self, url: str, accept: str, entry: _CacheEntry, headers: Mapping[str, str]) -> None:
+        """Record a successful revalidation (304): new headers, new timestamp."""
+        merged = dict(entry.headers)
+        for k, v in headers.items():
+            if k in _KEPT_HEADERS:
+                merged[k] = v
+        meta = {"url": entry.url, "status": entry.status, "headers": merged, "stored_at": time.time()}
+        _atomic_write(self._key(url, accept).with_suffix(".json"), json.dumps(meta).encode())
+
+
+_KEPT_HEADERS = frozenset({"content-type", "etag", "last-modified", "cache-control", "content-length"})
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def file_url_to_path(url: str) -> Path:
+    parts = urlsplit(url)
+    return Path(url2pathname(unquote(parts.path)))
+
+
+@dataclass
+class HttpClient:
+    """The shared HTTP machinery (thread-safe)."""
+
+    offline: bool = False
+    refresh: bool = False
+    cache_dir: Path | None = None
+    """Root of the HTTP cache; default ``cache_root()/http``."""
+    timeout: float = 30.0
+    retries: int = 3
+    """Retries after the first attempt (so ``retries + 1`` attempts at most)."""
+    backoff: float = 0.25
+    """First retry delay in seconds; doubles each time."""
+    max_retry_wait: float = 10.0
+    """Cap on one wait (also on ``Retry-After``)."""
+    max_total_wait: float = 30.0
+    max_workers: int = 8
+    credentials: CredentialStore = field(default_factory=CredentialStore)
+    progress: bool | None = None
+    """Progress bars on downloads: None = only when stderr is a TTY."""
+    verify: bool | str = True
+
+    def __post_init__(self) -> None:
+        root = self.cache_dir if self.cache_dir is not None else cache_root() / "http"
+        self.cache_dir = root
+        self._pages = _PageCache(root / "pages")
+        self._blobs = root / "blobs"
+        self._client: httpx.Client | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.stats: dict[str, int] = {"requests": 0, "cache_hits": 0, "revalidated": 0}
+
+    # -- lifecycle -----------------------------------------------------------
+    @property
+    def client(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(
+                    http2=True,
+                    follow_redirects=True,
+                    timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                    headers={"User-Agent": USER_AGENT},
+                    limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+                    verify=self.verify,
+                    trust_env=True,
+                )
+            return self._client
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.max_workers, thread_name_prefix="muslin-http"
+                )
+            return self._executor
+
+    def close(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests ------------------------------------------------------------
+    def _auth(self, url: str) -> httpx.BasicAuth | None:
+        creds = self.credentials.lookup(url)
+        return httpx.BasicAuth(creds[0], creds[1]) if creds else None
+
+    def _wait(self, attempt: int, resp: httpx.Response | None, waited: float) -> float:
+        delay: float = self.backoff * float(2**attempt)
+        if resp is not None and resp.status_code == 429:
+            retry_after = resp.headers.get("retry-after")
+            if retry_after:
+                delay = max(delay, _parse_retry_after(retry_after))
+        delay = min(delay, self.max_retry_wait, max(0.0, self.max_total_wait - waited))
+        if delay > 0:
+            time.sleep(delay)
+        return delay
+
+    @contextlib.contextmanager
+    def _send(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        what: str,
+        method: str = "GET",
+        preload: bool = True,
+    ) -> Iterator[httpx.Response]:
+        """One request with retries; yields a response with a status < 400, or 404.
+
+        ``preload`` reads the body inside the retry loop; otherwise the caller
+        streams it and a failure while streaming is a :class:`NetworkError`.
+        """
+        clean = strip_userinfo(url)
+        auth = self._auth(url)
+        waited = 0.0
+        attempts = self.retries + 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            with self._lock:
+                self.stats["requests"] += 1
+            try:
+                with self.client.stream(method, clean, headers=dict(headers), auth=auth) as resp:
+                    status = resp.status_code
+                    if status in RETRY_STATUSES and not last:
+                        resp.read()
+                        log.debug("HTTP %s from %s, retrying", status, clean)
+                        waited += self._wait(attempt, resp, waited)
+                        continue
+                    if status in (401, 403):
+                        raise AuthenticationError(
+                            f"{what}: HTTP {status} from {clean}: credentials "
+                            f"{'refused' if auth else 'required'} (use URL userinfo, .netrc or "
+                            "MUSLIN_INDEX_<NAME>_USERNAME/_PASSWORD)"
+                        )
+                    if status >= 400 and status != 404:
+                        tries = f" after {attempt + 1} attempts" if attempt else ""
+                        raise NetworkError(f"{what}: HTTP {status} from {clean}{tries}")
+                    if preload:
+                        resp.read()
+                        yield resp
+                        return
+                    try:
+                        yield resp
+                    except httpx.TimeoutException:
+                        raise NetworkError(f"{what}: timed out reading {clean}") from None
+                    except httpx.TransportError as exc:
+                        raise NetworkError(
+                            f"{what}: connection lost reading {clean} ({type(exc).__name__})"
+                        ) from None
+                    return
+            except httpx.TimeoutException:
+                if last:
+                    raise NetworkError(
+                        f"{what}: timed out after {attempts} attempts ({self.timeout:g}s each): {clean}"
+                    ) from None
+                waited += self._wait(attempt, None, waited)
+            except httpx.TransportError as exc:
+                if last:
+                    raise NetworkError(
+                        f"{what}: cannot reach {clean} ({type(exc).__name__}) after {attempts} attempts"
+                    ) from None
+                waited += self._wait(attempt, None, waited)
+        raise NetworkError(f"{what}: no response from {clean}")  # pragma: no cover - loop always returns
+
+    def get(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        cache: bool = True,
+        what: str = "fetch",
+    ) -> Response:
+        """GET ``url`` through the cache; 404 comes back as a response, other errors raise."""
+        if url.startswith("file:"):
+            return self._get_file(url)
+        hdrs = dict(headers or {})
+        accept = hdrs.get("Accept", "")
+        clean = strip_userinfo(url)
+        entry = self._pages.load(clean, accept) if cache else None
+        if self.offline:
+            if entry is None:
+                raise NetworkError(f"offline: not in cache: {clean}")
+            return self._from_entry(entry)
+        if entry is not None and not self.refresh and entry.fresh(time.time()):
+            with self._lock:
+                self.stats["cache_hits"] += 1
+            return self._from_entry(entry)
+        if entry is not None:
+            if "etag" in entry.headers:
+                hdrs["If-None-Match"] = entry.headers["etag"]
+            if "last-modified" in entry.headers:
+                hdrs["If-Modified-Since"] = entry.headers["last-modified"]
+        with self._send(url, hdrs, what) as resp:
+            if resp.status_code == 304 and entry is not None:
+                resp.read()
+                headers_304 = {k.lower(): v for k, v in resp.headers.items()}
+                self._pages.touch(clean, accept, entry, headers_304)
+                with self._lock:
+                    self.stats["revalidated"] += 1
+                return self._from_entry(entry)
+            body = resp.read()
+            out = Response(
+                url=strip_userinfo(str(resp.url)),
+                status=resp.status_code,
+                headers={k.lower(): v for k, v in resp.headers.items()},
+                content=body,
+            )
+        if cache and out.status in (200, 404):
+            try:
+                self._pages.store(clean, accept, out)
+            except OSError as exc:
+                log.warning("cannot write HTTP cache (%s)", type(exc).__name__)
+        return out
+
+    def _from_entry(self, entry: _CacheEntry) -> Response:
+        try:
+            body = entry.body_path.read_bytes()
+        except OSError:
+            body = b""
+        return Response(entry.url, entry.status, dict(entry.headers), body, from_cache=True)
+
+    def _get_file(self, url: str) -> Response:
+        path = file_url_to_path(url)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return Response(url, 404, {}, b"")
+        except OSError as exc:
+            raise NetworkError(f"cannot read {path} ({type(exc).__name__})") from None
+        return Response(url, 200, {}, data)
+
+    def get_range(self, url: str, range_header: str, *, what: str = "fetch") -> Response:
+        """GET with a ``Range`` header (never cached): 206 partial, or 200 full body."""
+        if self.offline:
+            raise NetworkError(f"offline: not in cache: {strip_userinfo(url)}")
+        with self._send(url, {"Range": range_header, "Accept-Encoding": "identity"}, what) as resp:
+            body = resp.read()
+            if resp.status_code == 404:
+                raise NetworkError(f"{what}: HTTP 404 from {strip_userinfo(url)}")
+            return Response(
+                strip_userinfo(str(resp.url)),
+                resp.status_code,
+                {k.lower(): v for k, v in resp.headers.items()},
+                body,
+            )
+
+    # -- downloads -----------------------------------------------------------
+    def cached_blob(self, sha256: str) -> Path | None:
+        """A previously verified download with this sha256, if cached."""
+        folder = self._blobs / sha256[:2] / sha256
+        if folder.is_dir():
+            for item in folder.iterdir():
+                if not item.name.startswith(".tmp-"):
+                    return item
+        return None
+
+    def download(
+        self, url: str, sha256: str | None, dest_dir: Path | str, *, filename: str | None = None
+    ) -> Path:
+        """Stream ``url`` into ``dest_dir``, verify sha256, return the final path.
+
+        With ``sha256=None`` the hash is computed (see :meth:`download_and_hash`).
+        A mismatch raises :class:`HashMismatchError` and leaves no file behind.
+        """
+        path, _digest = self._download(url, sha256, Path(dest_dir), filename)
+        return path
+
+    def download_and_hash(self, url: str, *, filename: str | None = None) -> tuple[Path, str]:
+        """Download into the blob cache without a known hash; return (path, sha256)."""
+        staging = self._blobs / "staging"
+        path, digest = self._download(url, None, staging, filename)
+        final_dir = self._blobs / digest[:2] / digest
+        final_dir.mkdir(parents=True, exist_ok=True)
+        final = final_dir / path.name
+        os.replace(path, final)
+        return final, digest
+
+    def _download(
+        self, url: str, sha256: str | None, dest_dir: Path, filename: str | None
+    ) -> tuple[Path, str]:
+        clean = strip_userinfo(url)
+        name = filename or unquote(urlsplit(clean).path.rsplit("/", 1)[-1]) or "download"
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest = dest_dir / name
+        expected = sha256.lower() if sha256 else None
+        if expected:
+            cached = self.cached_blob(expected)
+            if cached is not None:
+                if cached.resolve() != dest.resolve():
+                    _copy_atomic(cached, dest)
+                return dest, expected
+        if url.startswith("file:"):
+            src = file_url_to_path(url)
+            if not src.is_file():
+                raise NetworkError(f"download: no such file: {src}")
+            fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".tmp-")
+            try:
+                h = hashlib.sha256()
+                with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+                    for chunk in iter(lambda: fin.read(1 << 20), b""):
+                        h.update(chunk)
+                        fout.write(chunk)
+                self._finish(tmp, dest, h.hexdigest(), expected, name, clean)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            return dest, h.hexdigest()
+        if self.offline:
+            raise NetworkError(f"offline: not in cache: {clean}")
+        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".tmp-")
+        try:
+            h = hashlib.sha256()
+            with (
+                os.fdopen(fd, "wb") as fout,
+                self._send(url, {}, f"download {name}", preload=False) as resp,
+            ):
+                if resp.status_code == 404:
+                    raise NetworkError(f"download {name}: HTTP 404 from {clean}")
+                total = int(resp.headers.get("content-length") or 0)
+                with self._progress(name, total) as advance:
+                    for chunk in resp.iter_bytes(1 << 16):
+                        h.update(chunk)
+                        fout.write(chunk)
+                        advance(len(chunk))
+            digest = h.hexdigest()
+            self._finish(tmp, dest, digest, expected, name, clean)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        if expected:
+            self._remember_blob(dest, digest)
+        return dest, digest
+
+    def _finish(
+        self, tmp: str, dest: Path, digest: str, expected: str | None, name: str, url: str
+    ) -> None:
+        if expected is not None and digest != expected:
+            raise HashMismatchError(
+                f"hash mismatch for {name} from {url}: expected sha256:{expected}, got sha256:{digest}"
+            )
+        os.replace(tmp, dest)
+
+    def _remember_blob(self, path: Path, digest: str) -> None:
+        folder = self._blobs / digest[:2] / digest
+        target = folder / path.name
+        if target.exists():
+            return
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _copy_atomic(path, target)
+        except OSError as exc:
+            log.warning("cannot cache download (%s)", type(exc).__name__)
+
+    @contextlib.contextmanager
+    def _progress(self, name: str, total: int) -> Iterator[Any]:
+        show = self.progress if self.progress is not None else sys.stderr.isatty()
+        if not show or total < (1 << 20):
+            yield lambda n: None
+            return
+        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task(name, total=total)
+            yield lambda n: bar.advance(task, n)
+
+
+def _copy_atomic(src: Path, dest: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _parse_retry_after(value: str) -> float:
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return max(0.0, when.timestamp() - time.time())
+
+
+def urljoin_clean(base: str, ref: str) -> str:
+    """Join like a browser, keeping userinfo out of the result."""
+    from urllib.parse import urljoin
+
+    return strip_userinfo(urljoin(base, ref))
+
+
+def url_without_fragment(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))

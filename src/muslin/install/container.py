@@ -1,0 +1,257 @@
+"""``muslin install``: perform a plan in a container started from the image, then commit it.
+
+Flow: connect -> image present (pull) -> container (idle command, no network by
+default, labelled ``org.muslin.role=install``) while the wheels download on the host
+-> copy wheels and helpers in with ``put_archive`` -> apk/venv preparation -> install
+(pip, or ``installer`` when the image has no pip) -> verify (requirements check, imports)
+-> remove the work directory -> commit -> remove the container (always, Ctrl-C and
+SIGTERM included).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from muslin.errors import DockerError, UsageError
+from muslin.index.http import HttpClient
+from muslin.install import commit as commit_mod
+from muslin.install.archive import build_tar
+from muslin.install.console import InstallConsole
+from muslin.install.dockerhost import connect
+from muslin.install.fetch import DEFAULT_JOBS, client_for, fetch_wheels
+from muslin.install.payload import check_helper_python, payload_entries
+from muslin.install.pull import ensure_image
+from muslin.install.runner import ContainerRunner, ExecResult, docker_message
+from muslin.install.signals import interrupts_deferred, sigterm_as_interrupt
+from muslin.install.steps import CONTAINER_LABEL, CONTAINER_ROLE, Exec, InstallSteps, make_steps
+from muslin.install.verify import modules_for, pip_check_problems
+from muslin.plan.model import Plan
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """How to perform a plan (what to install is the plan's business)."""
+
+    tag: str
+    """``repo:tag`` of the committed image."""
+    network: str | None = None
+    """Docker network mode for the container; None: ``none``."""
+    jobs: int = DEFAULT_JOBS
+    """Parallel downloads."""
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    image_id: str
+    reference: str
+    size: int
+    base_size: int
+    installed: tuple[str, ...]
+    """``name==version`` of every wheel installed."""
+
+
+def image_reference(plan: Plan) -> str:
+    """The reference Docker starts the container from."""
+    ref = plan.image.pull_reference
+    if not ref:
+        raise UsageError(
+            f"{plan.image.reference} is not an image Docker can run; load it into Docker first "
+            "(docker load / docker import) and install from its name"
+        )
+    return ref
+
+
+def check_plan(plan: Plan, options: InstallOptions) -> None:
+    """Reject, before touching anything, what cannot work."""
+    commit_mod.parse_tag(options.tag)
+    image_reference(plan)
+    if plan.apk_packages and (options.network in (None, "none")):
+        raise UsageError(
+            f"the plan adds apk packages ({', '.join(plan.apk_packages)}), which needs a network: "
+            "pass --network (e.g. --network bridge)"
+        )
+    if plan.target.platform.split("/")[0] != "linux":
+        raise UsageError(f"cannot run a container for platform {plan.target.platform}")
+
+
+def install_plan(
+    plan: Plan,
+    options: InstallOptions,
+    *,
+    client: Any | None = None,
+    http: HttpClient | None = None,
+    console: InstallConsole | None = None,
+) -> InstallResult:
+    """Perform ``plan`` in a container and commit the result as ``options.tag``.
+
+    Raises :class:`~muslin.errors.DockerError` (exit 10) when Docker or a step in
+    the container fails (nothing is committed then), download errors from
+    :mod:`muslin.index.http`, and :class:`KeyboardInterrupt` on Ctrl-C/SIGTERM.
+    The container is removed in every case.
+    """
+    check_plan(plan, options)
+    con = console or InstallConsole()
+    own_http = http is None
+    http_client = http if http is not None else client_for(plan, offline=options.offline)
+    docker_client = client if client is not None else connect()
+    try:
+        with sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="muslin-install-") as tmp:
+            return _Install(plan, options, docker_client, http_client, con, Path(tmp)).run()
+    finally:
+        if own_http:
+            http_client.close()
+        if client is None:
+            docker_client.close()
+
+
+class _Install:
+    """One install run; the container is created in :meth:`run` and always removed there."""
+
+    def __init__(
+        self, plan: Plan, options: InstallOptions, client: Any, http: HttpClient, console: InstallConsole, tmp: Path
+    ) -> None:
+        self.plan = plan
+        self.options = options
+        self.client = client
+        self.http = http
+        self.console = console
+        self.tmp = tmp
+        self.container_id: str | None = None
+
+    def run(self) -> InstallResult:
+        plan, con = self.plan, self.console
+        reference = image_reference(plan)
+        base = ensure_image(self.client, reference, plan.target.platform, con)
+        self._check_digest(base)
+        installs = plan.installs
+        initial = make_steps(plan, tuple(i.artifact.filename for i in installs if i.artifact), None)
+        if installs and not initial.use_pip:
+            check_helper_python(plan.target.python_version)
+        try:
+            con.step(f"starting a container from {reference} ({plan.target.platform}, network {self.options.network or 'none'})")
+            runner = self._start(reference, initial)
+            if installs:
+                size = sum(i.artifact.size or 0 for i in installs if i.artifact)
+                con.step(f"downloading {len(installs)} wheels" + (f" ({commit_mod.human_size(size)})" if size else ""))
+            wheels = fetch_wheels(installs, self.http, self.tmp / "downloads", self.options.jobs)
+            named = [(i.artifact.filename, path) for i, path in zip(installs, wheels, strict=True) if i.artifact]
+            steps = make_steps(plan, tuple(n for n, _ in named), modules_for(p for _, p in named))
+            con.step(f"copying {len(named)} wheels into the container")
+            with build_tar(payload_entries(named, with_libraries=not steps.use_pip)) as stream:
+                runner.put_archive("/", stream)
+            for step in steps.prepare:
+                self._run(runner, step)
+            if steps.install is not None:
+                self._run(runner, steps.install)
+            self._verify(runner, steps)
+            self._run(runner, steps.cleanup)
+            con.step(f"committing {self.options.tag}")
+            conf = commit_mod.commit_config(base, commit_mod.image_labels(plan, base), plan.venv.path)
+            assert self.container_id is not None
+            result = commit_mod.commit(self.client, self.container_id, self.options.tag, conf, base)
+        finally:
+            self._remove()
+        con.result(f"image {result.reference} {result.image_id}")
+        con.result(
+            f"size {commit_mod.human_size(result.size)} "
+            f"({commit_mod.human_size(result.size_delta)} over {reference})"
+        )
+        return InstallResult(
+            image_id=result.image_id,
+            reference=result.reference,
+            size=result.size,
+            base_size=result.base_size,
+            installed=tuple(f"{i.name}=={i.version}" for i in installs),
+        )
+
+    def _check_digest(self, base: dict[str, Any]) -> None:
+        digest = self.plan.image.digest
+        if not digest:
+            return
+        known = {str(base.get("Id", ""))} | {d.split("@", 1)[-1] for d in base.get("RepoDigests") or ()}
+        if digest not in known:
+            self.console.warn(
+                f"{self.plan.image.reference} in Docker is not the image the plan was made for ({digest}); "
+                "installing into the local image"
+            )
+
+    def _start(self, reference: str, steps: InstallSteps) -> ContainerRunner:
+        from docker.errors import APIError, DockerException
+
+        last_error = ""
+        for idle in steps.idle_commands:
+            try:
+                container = self.client.api.create_container(
+                    reference,
+                    command=[],
+                    entrypoint=list(idle),
+                    labels={CONTAINER_LABEL: CONTAINER_ROLE, "org.muslin.plan-hash": self.plan.plan_hash()},
+                    host_config=self.client.api.create_host_config(
+                        network_mode=self.options.network or "none", auto_remove=False
+                    ),
+                    network_disabled=(self.options.network or "none") == "none",
+                    platform=self.plan.target.platform,
+                )
+                self.container_id = str(container["Id"])
+                self.client.api.start(self.container_id)
+                return ContainerRunner(self.client, self.container_id, self.console)
+            except APIError as exc:
+                last_error = docker_message(exc)
+                self._remove()
+                if "executable file not found" in last_error or "no such file" in last_error:
+                    continue
+                raise DockerError(f"cannot start a container from {reference}: {last_error}") from None
+            except DockerException as exc:
+                self._remove()
+                raise DockerError(f"cannot start a container from {reference}: {docker_message(exc)}") from None
+        raise DockerError(f"cannot start a container from {reference}: no idle command works ({last_error})")
+
+    def _run(self, runner: ContainerRunner, step: Exec) -> ExecResult:
+        self.console.step(step.purpose)
+        result = runner.run(step.argv, step.env)
+        if result.exit_code != 0:
+            raise DockerError(f"{step.purpose} failed in the container (exit code {result.exit_code}); nothing committed")
+        return result
+
+    def _verify(self, runner: ContainerRunner, steps: InstallSteps) -> None:
+        failures: list[str] = []
+        if steps.check is not None:
+            self.console.step(steps.check.purpose)
+            result = runner.run(steps.check.argv, steps.check.env)
+            if steps.use_pip:
+                ours, others = pip_check_problems(result.stdout, (i.name for i in self.plan.installs))
+                for line in others:
+                    self.console.warn(f"not caused by this install: {line}")
+                if ours or (result.exit_code != 0 and not others):
+                    failures.append("pip check: " + ("; ".join(ours) or f"exit code {result.exit_code}"))
+            elif result.exit_code != 0:
+                failures.append("requirements check: " + ("; ".join(result.stdout) or f"exit code {result.exit_code}"))
+        if steps.imports is not None:
+            self.console.step(steps.imports.purpose)
+            result = runner.run(steps.imports.argv, steps.imports.env)
+            if result.exit_code != 0:
+                failed = [line.removeprefix("FAILED ") for line in result.stderr if line.startswith("FAILED ")]
+                if not failed:
+                    current = next((line[len("importing ") :] for line in reversed(result.stdout) if line.startswith("importing ")), "?")
+                    failed = [f"{current}: the interpreter died (exit code {result.exit_code})"]
+                failures.append("import " + "; ".join(failed))
+        if failures:
+            raise DockerError("verification failed, nothing committed: " + " | ".join(failures))
+
+    def _remove(self) -> None:
+        if self.container_id is None:
+            return
+        from docker.errors import DockerException, NotFound
+
+        with interrupts_deferred():
+            try:
+                self.client.api.remove_container(self.container_id, force=True, v=True)
+            except NotFound:
+                pass
+            except DockerException as exc:
+                self.console.warn(f"could not remove container {self.container_id[:12]}: {docker_message(exc)}")
+            self.container_id = None

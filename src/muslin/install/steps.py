@@ -1,0 +1,154 @@
+"""What runs inside the install container, computed from the plan alone (no Docker, no I/O).
+
+The same :class:`InstallSteps` drives the real install and ``--dry-run``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from muslin.plan.model import Plan
+
+WORK_DIR = "/tmp/muslin-install"
+WHEEL_DIR = f"{WORK_DIR}/wheels"
+LIB_DIR = f"{WORK_DIR}/lib"
+SCRIPT_DIR = f"{WORK_DIR}/scripts"
+
+CONTAINER_LABEL = "org.muslin.role"
+CONTAINER_ROLE = "install"
+"""Install containers carry ``org.muslin.role=install`` (committed images get ``image``)."""
+
+IDLE_SLEEP: tuple[str, ...] = ("/bin/sleep", "2147483647")
+
+_PIP_ENV = {
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "PIP_ROOT_USER_ACTION": "ignore",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+@dataclass(frozen=True)
+class Exec:
+    """One command run in the container (as root, working directory ``/``)."""
+
+    purpose: str
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+
+    def shell(self) -> str:
+        """The command as one shell-quoted line (environment first)."""
+        env = [f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items())]
+        return " ".join([*env, *(shlex.quote(a) for a in self.argv)])
+
+
+@dataclass(frozen=True)
+class InstallSteps:
+    """Every command of an install, in order, and the files copied in."""
+
+    base_python: str
+    python: str
+    """The interpreter that installs and verifies (the venv's when the plan uses one)."""
+    use_pip: bool
+    wheel_paths: tuple[str, ...]
+    """Container paths of the wheels, in install order."""
+    prepare: tuple[Exec, ...]
+    install: Exec | None
+    check: Exec | None
+    imports: Exec | None
+    cleanup: Exec
+    idle_commands: tuple[tuple[str, ...], ...]
+    """Long-lived container commands to try in order (the first that starts is used)."""
+    env_changes: dict[str, str]
+    """Image environment to set on commit (``VIRTUAL_ENV``/``PATH`` for a venv)."""
+
+    @property
+    def execs(self) -> tuple[Exec, ...]:
+        optional = (self.install, self.check, self.imports)
+        return (*self.prepare, *(e for e in optional if e is not None), self.cleanup)
+
+
+def pip_available(plan: Plan) -> bool:
+    """Whether pip can run the install (in the image, or added by the plan's apk packages)."""
+    from_apk = any(p.split("~")[0].split("=")[0] == "py3-pip" for p in plan.apk_packages)
+    return plan.image.has_pip or from_apk
+
+
+def make_steps(plan: Plan, wheel_files: tuple[str, ...], modules: tuple[str, ...] | None) -> InstallSteps:
+    """The container commands for ``plan``.
+
+    ``wheel_files`` are the wheel file names in install order; ``modules`` the
+    top-level modules to import afterwards (None: not known yet, as in ``--dry-run``).
+    """
+    base = plan.image.python_executable
+    venv = plan.venv.path
+    python = f"{venv.rstrip('/')}/bin/python" if venv else base
+    pip_visible = pip_available(plan) and (not venv or plan.venv.system_site_packages)
+    prepare: list[Exec] = []
+    if plan.apk_packages:
+        prepare.append(Exec("add apk packages", ("apk", "add", "--no-cache", *plan.apk_packages)))
+    if venv:
+        argv = [base, "-m", "venv", "--without-pip"]
+        if plan.venv.system_site_packages:
+            argv.append("--system-site-packages")
+        prepare.append(Exec(f"create venv {venv}", (*argv, venv)))
+    wheel_paths = tuple(f"{WHEEL_DIR}/{name}" for name in wheel_files)
+    names = tuple(i.name for i in plan.installs)
+    install: Exec | None = None
+    check: Exec | None = None
+    imports: Exec | None = None
+    if wheel_paths:
+        if pip_visible:
+            env = dict(_PIP_ENV)
+            if plan.venv.break_system_packages and not venv:
+                env["PIP_BREAK_SYSTEM_PACKAGES"] = "1"
+            install = Exec(
+                "install wheels with pip",
+                (python, "-m", "pip", "install", "--no-index", "--no-deps", "--no-cache-dir", *wheel_paths),
+                env,
+            )
+            check = Exec("pip check", (python, "-m", "pip", "check"), dict(_PIP_ENV))
+        else:
+            env = {"PYTHONUNBUFFERED": "1"}
+            if plan.venv.break_system_packages and not venv:
+                env["MUSLIN_BREAK_SYSTEM_PACKAGES"] = "1"
+            install = Exec(
+                "install wheels with installer",
+                (python, f"{SCRIPT_DIR}/install_wheels.py", LIB_DIR, *wheel_paths),
+                env,
+            )
+            check = Exec(
+                "check requirements",
+                (python, f"{SCRIPT_DIR}/check_requirements.py", LIB_DIR, *names),
+                {"PYTHONUNBUFFERED": "1"},
+            )
+        if modules is None or modules:
+            shown = modules if modules is not None else ("<top-level modules of each wheel>",)
+            imports = Exec(
+                "import installed modules",
+                (python, f"{SCRIPT_DIR}/import_modules.py", *shown),
+                {"PYTHONUNBUFFERED": "1"},
+            )
+    cleanup = Exec(
+        f"remove {WORK_DIR}",
+        (python if not venv else base, "-c", f"import shutil; shutil.rmtree({WORK_DIR!r}, ignore_errors=True)"),
+    )
+    idle: list[tuple[str, ...]] = [IDLE_SLEEP]
+    if plan.image.has_python:
+        idle.append((base, "-c", "import time\nwhile True: time.sleep(3600)"))
+    env_changes: dict[str, str] = {}
+    if venv:
+        env_changes["VIRTUAL_ENV"] = venv
+    return InstallSteps(
+        base_python=base,
+        python=python,
+        use_pip=pip_visible,
+        wheel_paths=wheel_paths,
+        prepare=tuple(prepare),
+        install=install,
+        check=check,
+        imports=imports,
+        cleanup=cleanup,
+        idle_commands=tuple(idle),
+        env_changes=env_changes,
+    )

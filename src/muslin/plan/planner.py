@@ -1,0 +1,393 @@
+"""Plan making: from a :class:`PlanRequest` (every option of ``muslin plan``) to a :class:`Plan`.
+
+:class:`PlanRequest` carries every input, index, target and venv option as
+given on the command line, already split (``NAME=URL`` pairs parsed) but not
+yet interpreted; :func:`make_plan` opens the image, resolves, and builds the plan.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from muslin import __version__
+from muslin.errors import ImageNotFoundError, NetworkError, UsageError
+from muslin.facts.inspector import inspect_opened
+from muslin.facts.model import ImageFacts
+from muslin.index.config import IndexSettings, IndexStrategy, redact_url
+from muslin.index.finder import PackageFinder
+from muslin.inputs.collect import collect_inputs
+from muslin.inputs.config import CliIndexOptions, build_index_settings
+from muslin.inputs.requirements import ParsedRequirement
+from muslin.plan.model import Action, ImageInfo, IndexRef, Plan, PlanItem, VenvDecision
+from muslin.resolve.provider import DIRECT_INDEX, Req
+from muslin.resolve.resolver import Resolution, ResolvedPackage, resolve
+from muslin.target.releases import profile_facts
+from muslin.target.target import Target, build_target
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """Every option of ``muslin plan`` that shapes the plan."""
+
+    image: str
+    requirement_files: tuple[str, ...] = ()
+    """``-r``: ``pyproject.toml`` or requirements files, in order."""
+    constraint_files: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ()
+    """Requirement strings from the command line."""
+    extras: tuple[str, ...] = ()
+    all_extras: bool = False
+    groups: tuple[str, ...] = ()
+    indexes: tuple[tuple[str, str], ...] = ()
+    """``--index NAME=URL`` in priority order (URLs may carry credentials)."""
+    default_index: str | None = None
+    find_links: tuple[str, ...] = ()
+    pins: tuple[tuple[str, str], ...] = ()
+    """``--pin PACKAGE=INDEX``."""
+    index_strategy: str | None = None
+    accept_linux_tags: tuple[str, ...] = ()
+    platform: str | None = None
+    python: str | None = None
+    profile: str | None = None
+    """``alpine:X.Y``: plan for the built-in release profile instead of reading the image."""
+    offline: bool = False
+    refresh: bool = False
+    upgrade_system: tuple[str, ...] = ()
+    """Canonical names (or ``:all:``) allowed to move away from their installed version."""
+    venv: str | None = None
+    no_venv: bool = False
+    break_system_packages: bool = False
+    project_dir: str | None = None
+    """Where to look for ``pyproject.toml``/``muslin.yaml`` config; default: the current directory."""
+    command_name: str = "plan"
+    extra_args: tuple[str, ...] = field(default=())
+    """Command-specific arguments appended to the regenerate command (``-o lock.txt``)."""
+
+    def command_line(self) -> str:
+        """A ``muslin`` command line that regenerates this plan, with credentials removed."""
+        args: list[str] = ["muslin", self.command_name, self.image]
+        args.extend(self.requirements)
+        for path in self.requirement_files:
+            args += ["-r", path]
+        for path in self.constraint_files:
+            args += ["-c", path]
+        for extra in self.extras:
+            args += ["--extra", extra]
+        if self.all_extras:
+            args.append("--all-extras")
+        for group in self.groups:
+            args += ["--group", group]
+        for name, url in self.indexes:
+            args += ["--index", f"{name}={redact_url(url)}"]
+        if self.default_index:
+            args += ["--default-index", redact_url(self.default_index)]
+        for link in self.find_links:
+            args += ["--find-links", redact_url(link)]
+        for package, index in self.pins:
+            args += ["--pin", f"{package}={index}"]
+        if self.index_strategy:
+            args += ["--index-strategy", self.index_strategy]
+        for index in self.accept_linux_tags:
+            args += ["--accept-linux-tags", index]
+        if self.platform:
+            args += ["--platform", self.platform]
+        if self.python:
+            args += ["--python", self.python]
+        if self.profile:
+            args += ["--profile", self.profile]
+        for name in self.upgrade_system:
+            args += ["--upgrade-system", name]
+        if self.venv:
+            args += ["--venv", self.venv]
+        if self.no_venv:
+            args.append("--no-venv")
+        if self.break_system_packages:
+            args.append("--break-system-packages")
+        args.extend(self.extra_args)
+        return shlex.join(args)
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """A plan and what was learnt making it."""
+
+    plan: Plan
+    facts: ImageFacts
+    target: Target
+    notes: tuple[str, ...] = ()
+    """One-line remarks for stderr (built-in profile used, ...)."""
+    resolution: Resolution | None = None
+
+
+_OFFICIAL_ALPINE = re.compile(r"^(?:(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)/)?(?:library/)?alpine:(\d+\.\d+|edge)$")
+VENV_PATH = "/opt/venv"
+
+
+def official_alpine_release(reference: str) -> str | None:
+    """``3.18`` for ``alpine:3.18`` / ``docker.io/library/alpine:3.18``, else None."""
+    m = _OFFICIAL_ALPINE.match(reference.strip())
+    return m.group(1) if m else None
+
+
+def _profile_arch(platform: str | None) -> str:
+    return platform or "x86_64"
+
+
+def load_facts(request: PlanRequest) -> tuple[ImageFacts, list[str]]:
+    """Facts of the image, or of the built-in release profile (``--profile``, or fallback)."""
+    notes: list[str] = []
+    if request.profile:
+        release = request.profile.split(":", 1)[1]
+        facts = profile_facts(release, _profile_arch(request.platform))
+        notes.append(f"using the built-in profile of alpine:{release} (--profile): python3 and musl from muslin's release table")
+        return facts, notes
+    from muslin.image.open import open_image
+
+    try:
+        opened = open_image(request.image, request.platform, offline=request.offline)
+    except (NetworkError, ImageNotFoundError) as exc:
+        official = official_alpine_release(request.image)
+        if official is None:
+            raise
+        facts = profile_facts(official, _profile_arch(request.platform))
+        why = "offline and not cached" if request.offline else f"could not be fetched ({exc})"
+        notes.append(
+            f"{request.image} {why}; using the built-in profile of alpine:{official} "
+            "(a fresh image, no Python yet)"
+        )
+        return facts, notes
+    return inspect_opened(opened), notes
+
+
+def _cli_index_options(request: PlanRequest) -> CliIndexOptions:
+    return CliIndexOptions(
+        indexes=tuple(f"{name}={url}" for name, url in request.indexes),
+        default_index=request.default_index,
+        find_links=request.find_links,
+        pins=tuple(f"{package}={index}" for package, index in request.pins),
+        index_strategy=request.index_strategy,
+        accept_linux_tags=request.accept_linux_tags,
+    )
+
+
+def _to_req(parsed: ParsedRequirement) -> Req:
+    return Req.from_requirement(parsed.requirement, hashes=parsed.sha256_hashes(), source=parsed.location)
+
+
+def _venv_decision(request: PlanRequest, target: Target, resolution: Resolution) -> VenvDecision:
+    replaced = [p for p in resolution.packages if p.replaces is not None and p.replaces.owner.kind == "apk"]
+    replaced_any = [p for p in resolution.packages if p.replaces is not None]
+    if replaced_any and (request.no_venv or request.break_system_packages):
+        names = ", ".join(p.name for p in replaced_any)
+        flag = "--no-venv" if request.no_venv else "--break-system-packages"
+        raise UsageError(
+            f"--upgrade-system replaces installed {names}: that needs a virtual environment "
+            f"(never over apk-owned files), so it cannot be combined with {flag}"
+        )
+    if request.venv:
+        return VenvDecision(request.venv, True, "--venv")
+    if request.break_system_packages:
+        return VenvDecision(None, True, "--break-system-packages: installing into the system Python", True)
+    if request.no_venv:
+        if target.externally_managed:
+            raise UsageError(
+                "the image's Python is externally managed (PEP 668): --no-venv needs --break-system-packages"
+            )
+        return VenvDecision(None, True, "--no-venv")
+    if replaced or replaced_any:
+        names = ", ".join(p.name for p in replaced_any)
+        return VenvDecision(VENV_PATH, True, f"--upgrade-system: {names} installed in a venv beside the system packages")
+    if target.externally_managed:
+        return VenvDecision(VENV_PATH, True, "PEP 668: the image's Python is externally managed")
+    return VenvDecision(None, True, "")
+
+
+def _image_info(request: PlanRequest, facts: ImageFacts, target: Target, from_profile: bool) -> ImageInfo:
+    python = facts.python
+    if facts.source in ("registry", "docker", "profile"):
+        pull: str | None = request.image if not request.profile else request.profile
+    else:
+        pull = None
+    if python is not None:
+        wanted = f"python{python.version}"
+        exes = sorted(python.executables, key=lambda e: (not e.endswith("/" + wanted), not e.endswith("/python3"), e))
+        executable = "/" + exes[0] if exes else f"/{python.prefix}/bin/python3"
+        prefix: str | None = "/" + python.prefix
+        has_pip = python.has_pip
+    else:
+        executable = "/usr/bin/python3"
+        prefix = None
+        has_pip = target.python_from_apk
+    return ImageInfo(
+        reference=request.image,
+        pull_reference=pull,
+        digest=facts.digest,
+        alpine_release=facts.alpine_release,
+        has_python=python is not None,
+        python_prefix=prefix,
+        python_executable=executable,
+        has_pip=has_pip,
+        externally_managed=target.externally_managed,
+        from_profile=from_profile,
+    )
+
+
+def _item(pkg: ResolvedPackage, pins: dict[str, str], lower_priority: Mapping[str, list[str]]) -> PlanItem:
+    if pkg.installed is not None:
+        owner = pkg.installed.owner
+        label = owner.label
+        note = f"installed by apk: {owner.name} {owner.version}" if owner.kind == "apk" else None
+        return PlanItem(
+            name=pkg.name,
+            display_name=pkg.display_name,
+            version=str(pkg.version),
+            action=Action.KEEP,
+            source=label,
+            requested_by=pkg.requested_by,
+            extras=pkg.extras,
+            top_level=pkg.installed.top_level,
+            note=note,
+        )
+    assert pkg.wheel is not None
+    artifact = pkg.wheel.artifact
+    notes: list[str] = []
+    if pkg.name in pins:
+        notes.append(f"from {artifact.index} (pinned with --pin/config)")
+    elif pkg.also_on:
+        others = ", ".join(pkg.also_on)
+        notes.append(
+            f"from {artifact.index}, the first index listing it (first-index; also on {others}: "
+            f"--pin {pkg.name}={pkg.also_on[0]} to use that)"
+        )
+    elif artifact.index in lower_priority:
+        later = ", ".join(lower_priority[artifact.index])
+        notes.append(
+            f"from {artifact.index}, the first index listing it (first-index; not looked up on "
+            f"{later}: --pin {pkg.name}=INDEX to choose)"
+        )
+    if pkg.replaces is not None:
+        notes.append(f"replaces {pkg.replaces.version} ({pkg.replaces.owner.label}) inside the venv")
+    return PlanItem(
+        name=pkg.name,
+        display_name=pkg.display_name,
+        version=str(pkg.version),
+        action=Action.INSTALL,
+        source=artifact.index,
+        artifact=artifact,
+        requested_by=pkg.requested_by,
+        extras=pkg.extras,
+        note="; ".join(notes) or None,
+    )
+
+
+def _index_refs(settings: IndexSettings, resolution: Resolution) -> tuple[IndexRef, ...]:
+    refs = [IndexRef(ix.name, ix.redacted_url, ix.has_credentials, ix.kind) for ix in settings.indexes]
+    if any(p.wheel is not None and p.wheel.artifact.index == DIRECT_INDEX for p in resolution.packages):
+        refs.append(IndexRef(DIRECT_INDEX, "", False, "direct"))
+    return tuple(refs)
+
+
+def _lower_priority(settings: IndexSettings) -> dict[str, list[str]]:
+    """Under first-index: index name -> the indexes consulted after it (empty otherwise)."""
+    if settings.strategy is not IndexStrategy.FIRST_INDEX:
+        return {}
+    simple = [ix.name for ix in settings.indexes if ix.kind != "find-links" and not ix.explicit]
+    return {name: simple[i + 1 :] for i, name in enumerate(simple) if simple[i + 1 :]}
+
+
+def _with_hashes(resolution: Resolution, finder: PackageFinder) -> Resolution:
+    """Every chosen wheel with its sha256 (downloaded once where the index published none)."""
+    packages = []
+    for pkg in resolution.packages:
+        if pkg.wheel is not None and not pkg.wheel.artifact.sha256:
+            pkg = replace(pkg, wheel=finder.with_hash(pkg.wheel))
+        packages.append(pkg)
+    return Resolution(tuple(packages))
+
+
+def _apk_packages(facts: ImageFacts, target: Target) -> tuple[str, ...]:
+    if facts.python is not None or not target.python_from_apk:
+        return ()
+    major, minor = target.python_version
+    return (f"python3~{major}.{minor}", "py3-pip")
+
+
+def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> PlanOutcome:
+    """Inspect (or profile) the image, resolve for its target, and build the plan."""
+    environ = os.environ if env is None else env
+    cwd = Path(request.project_dir) if request.project_dir else None
+    facts, notes = load_facts(request)
+    from_profile = facts.source == "profile"
+    target = build_target(facts, platform=request.platform, python=request.python)
+    warnings: list[str] = []
+    if facts.python is None and not target.python_from_apk:
+        warnings.append(
+            f"the image has no Python and Alpine {facts.alpine_release or '?'} does not ship "
+            f"python3 {target.info().python_version}: provide that interpreter before installing"
+        )
+
+    inputs = collect_inputs(
+        requirement_files=request.requirement_files,
+        constraint_files=request.constraint_files,
+        extras=request.extras,
+        all_extras=request.all_extras,
+        groups=request.groups,
+        requirement_strings=request.requirements,
+        cwd=cwd,
+        env=environ,
+    )
+    if not inputs.requirements:
+        raise UsageError("nothing to plan: give requirements (REQUIREMENT..., -r FILE)")
+    settings = build_index_settings(
+        cli=_cli_index_options(request),
+        config=inputs.config,
+        req_options=inputs.requirement_files,
+        env=environ,
+        cwd=cwd,
+    )
+    finder = PackageFinder(settings, target, offline=request.offline, refresh=request.refresh)
+    environment = target.markers()
+    pins = {
+        str(pin.package): pin.index
+        for pin in settings.pins
+        if pin.marker is None or pin.marker.evaluate({**environment, "extra": ""})
+    }
+    info = target.info()
+    try:
+        resolution = resolve(
+            [_to_req(r) for r in inputs.requirements],
+            [_to_req(c) for c in inputs.constraints],
+            finder=finder,
+            target=target,
+            facts=facts,
+            upgrade_system=request.upgrade_system,
+            index_pins=pins,
+            target_tag=f"{info.interpreter_tag}-{info.platform_tag}",
+            allow_prereleases=inputs.pre,
+        )
+        resolution = _with_hashes(resolution, finder)
+    finally:
+        finder.close()
+
+    venv = _venv_decision(request, target, resolution)
+    items = tuple(_item(p, pins, _lower_priority(settings)) for p in resolution.packages)
+    warnings.extend(inputs.warnings)
+    plan = Plan(
+        image=_image_info(request, facts, target, from_profile),
+        target=info,
+        items=items,
+        indexes=_index_refs(settings, resolution),
+        venv=venv,
+        apk_packages=_apk_packages(facts, target),
+        inputs=tuple(inputs.files),
+        requirements=inputs.requirement_strings,
+        command=request.command_line(),
+        muslin_version=__version__,
+        warnings=tuple(warnings),
+    )
+    return PlanOutcome(plan=plan, facts=facts, target=target, notes=tuple(notes), resolution=resolution)
