@@ -2,37 +2,51 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import time
 from pathlib import Path
 
 import pytest
-import zstandard
-from conftest import DATA
-from support.alpine_rootfs import LOCAL_SITE, SITE, Rootfs, apk_record
+from support.alpine_rootfs import LOCAL_SITE, SITE, Rootfs, apk_record, real_alpine_tree
 
 from muslin.errors import CorruptImageError, UnsupportedImageError
 from muslin.facts.hostdir import HostDirTree
 from muslin.facts.inspector import inspect_opened, inspect_tree
 from muslin.facts.model import ImageConfig, ImageFacts, Owner
+from muslin.facts.tree import FileTree
 from muslin.image.sources.base import OpenedImage
-
-SKELETON = DATA / "alpine-3.18.3" / "skeleton.tar.zst"
-
-
-def extract_skeleton(dest: Path) -> Path:
-    """Unpack the real Alpine 3.18.3 tree (paths, modes, symlinks; metadata contents)."""
-    raw = zstandard.ZstdDecompressor().decompressobj().decompress(SKELETON.read_bytes())
-    with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
-        archive.extractall(dest, filter="tar")
-    return dest
 
 
 @pytest.fixture(scope="module")
-def real_alpine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return extract_skeleton(tmp_path_factory.mktemp("alpine-3.18.3"))
+def real_alpine() -> Path:
+    return real_alpine_tree()
+
+
+class _WithFile:
+    """A FileTree over another one, plus one extra regular file (the base stays untouched)."""
+
+    def __init__(self, base: FileTree, path: str, data: bytes) -> None:
+        self.base, self.path, self.data = base, path, data
+
+    def read_bytes(self, path: str) -> bytes | None:
+        return self.data if path == self.path else self.base.read_bytes(path)
+
+    def is_file(self, path: str) -> bool:
+        return path == self.path or self.base.is_file(path)
+
+    def is_dir(self, path: str) -> bool:
+        return self.base.is_dir(path)
+
+    def exists(self, path: str) -> bool:
+        return path == self.path or self.base.exists(path)
+
+    def listdir(self, path: str) -> list[str]:
+        names = self.base.listdir(path)
+        parent, _, name = self.path.rpartition("/")
+        return sorted({*names, name}) if path == parent else names
+
+    def readlink(self, path: str) -> str | None:
+        return self.base.readlink(path)
 
 
 def _inspect(root: Path, config: ImageConfig | None = None) -> ImageFacts:
@@ -70,11 +84,12 @@ def test_real_alpine_3_18_3(real_alpine: Path) -> None:
 
 
 def test_real_alpine_with_pep668(real_alpine: Path) -> None:
-    marker = Path(Rootfs(real_alpine).write("usr/lib/python3.11/EXTERNALLY-MANAGED", "[externally-managed]\nError=apk\n"))
-    try:
-        assert _inspect(real_alpine).pythons[0].externally_managed is True
-    finally:
-        (real_alpine / marker).unlink()
+    marker = "usr/lib/python3.11/EXTERNALLY-MANAGED"
+    tree = _WithFile(HostDirTree(real_alpine), marker, b"[externally-managed]\nError=apk\n")
+    assert isinstance(tree, FileTree)
+    facts = inspect_tree(tree, ImageConfig(), reference="x", source="dir", digest=None)
+    assert facts.pythons[0].externally_managed is True
+    assert _inspect(real_alpine).pythons[0].externally_managed is False
 
 
 def test_synthetic_image_with_every_form(tmp_path: Path) -> None:

@@ -185,3 +185,23 @@ def test_parse_www_authenticate() -> None:
     (only,) = parse_www_authenticate('Bearer realm=https://x/token, error="insufficient_scope"')
     assert only.realm == "https://x/token" and only.params["error"] == "insufficient_scope"
     assert parse_www_authenticate("") == []
+
+
+def test_credentials_never_sent_to_plain_http_realm() -> None:
+    """A bearer realm on plain HTTP (not loopback) never receives credentials."""
+    import httpx
+
+    from muslin.errors import AuthenticationError
+    from muslin.image.registry.auth import Challenge, fetch_bearer_token
+
+    sent: list[httpx.Request] = []
+
+    def send(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        raise AssertionError("no request may be sent")
+
+    challenge = Challenge("bearer", {"realm": "http://auth.example.invalid/token", "service": "s"})
+    creds = Credentials("alice", "pw", source="test")
+    with pytest.raises(AuthenticationError, match="plain-HTTP token realm"):
+        fetch_bearer_token(send, challenge, "repository:x:pull", creds, "reg.example")
+    assert sent == []

@@ -7,7 +7,10 @@ same tree as ``docker save`` read by the docker-archive source.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -46,7 +49,7 @@ def layered_image(docker_client: Any, musl_python_image: str, tmp_path_factory: 
         ["/usr/bin/docker", "build", "-q", "-t", tag, str(context)],
         check=True,
         capture_output=True,
-        env={"DOCKER_BUILDKIT": "1", "PATH": "/usr/bin:/bin"},
+        env={**os.environ, "DOCKER_BUILDKIT": "1"},
         timeout=600,
     )
     yield tag
@@ -129,3 +132,34 @@ def test_no_daemon(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         DaemonSource("alpine:3.18").open()
     monkeypatch.setenv("DOCKER_HOST", "tcp://[bad")
     assert not DaemonSource.has_image("alpine:3.18")
+
+
+def run_muslin(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "muslin", *args],
+        capture_output=True, text=True, timeout=300, check=False, env=env,
+    )
+
+
+def test_cli_inspect_through_daemon(layered_image: str) -> None:
+    """``docker:REF`` and a plain reference the daemon holds both read the daemon's image."""
+    for image in (f"docker:{layered_image}", layered_image):
+        result = run_muslin("inspect", image, "--json")
+        assert result.returncode == 0, result.stderr
+        facts = json.loads(result.stdout)
+        assert facts["source"] == "docker"
+        names = {(d["name"], d["version"]) for d in facts["distributions"]}
+        assert ("demo-pkg", "1.2.3") in names
+        assert not any(name == "pip" for name, _ in names)
+
+
+def test_cli_daemon_errors(docker_client: Any, tmp_path: Path) -> None:
+    absent = run_muslin("inspect", f"docker:muslin-test/absent-{uuid.uuid4().hex[:8]}:nope")
+    assert absent.returncode == 3, absent.stderr
+    no_daemon = run_muslin(
+        "inspect", "docker:alpine:3.18",
+        env={**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/nobody.sock"},
+    )
+    assert no_daemon.returncode == 10, no_daemon.stderr
+    assert "no Docker daemon reachable" in no_daemon.stderr
+    assert "Traceback" not in no_daemon.stderr

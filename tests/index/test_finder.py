@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ def test_html_index_range_metadata(repo: Path, http: HttpClient, target: Target)
 def test_no_range_server_metadata_and_remembered(repo: Path, http: HttpClient, target: Target) -> None:
     with IndexServer(repo, mode="html", ranges=False) as srv:
         f = PackageFinder(settings(IndexConfig("pypi", srv.url)), target, http=http)
-        c1, c2, c3 = f.find("alpha").candidates
+        c1, _c2, c3 = f.find("alpha").candidates
         assert [str(r) for r in f.metadata(c1).requires_dist] == ["beta>=2"]
         first = [h.get("Range") for m, p, h in srv.requests if p.endswith(".whl")]
         assert first == ["bytes=-65536"]  # tried once, got the full body
@@ -231,7 +232,7 @@ def test_connection_refused(http: HttpClient, target: Target) -> None:
 def test_garbage_page(repo: Path, http: HttpClient, target: Target, mode: str) -> None:
     with IndexServer(repo, mode=mode, garbage=["alpha"]) as srv:
         f = PackageFinder(settings(IndexConfig("musl", srv.url)), target, http=http)
-        with pytest.raises(NetworkError, match="^index musl returned an unreadable page for alpha$"):
+        with pytest.raises(NetworkError, match=r"^index musl returned an unreadable page for alpha$"):
             f.find("alpha")
 
 
@@ -276,7 +277,7 @@ def test_download_hash_mismatch(repo: Path, http: HttpClient, target: Target, tm
         srv.set_file_bytes(art.filename, b"tampered" * 100)
         other = tmp_path / "dl2"
         fresh = HttpClient(cache_dir=tmp_path / "cache2", backoff=0.01)
-        with pytest.raises(HashMismatchError, match="hash mismatch for beta-2.0"):
+        with pytest.raises(HashMismatchError, match=r"hash mismatch for beta-2\.0"):
             fresh.download(art.url, art.sha256, other)
         assert list(other.iterdir()) == []
         fresh.close()
@@ -306,6 +307,17 @@ def test_http_cache_and_revalidation(repo: Path, cache_dir: Path, target: Target
         with HttpClient(cache_dir=cache_dir / "http") as c5:
             cs = PackageFinder(ix2, target, http=c5).find("beta")
             assert cs.candidates and c5.stats["revalidated"] == 1
+    with IndexServer(repo, mode="html", cache_control=None) as srv4:
+        ix4 = settings(IndexConfig("nocc", srv4.url))
+        with HttpClient(cache_dir=cache_dir / "http") as c8:
+            PackageFinder(ix4, target, http=c8).find("beta")
+        srv4.clear_requests()
+        with HttpClient(cache_dir=cache_dir / "http") as c9:
+            assert PackageFinder(ix4, target, http=c9).find("beta").candidates
+            assert srv4.paths() == [] and c9.stats["cache_hits"] == 1  # heuristic freshness
+        with HttpClient(cache_dir=cache_dir / "http", default_ttl=0) as c10:
+            PackageFinder(ix4, target, http=c10).find("beta")
+            assert c10.stats["revalidated"] == 1
     with IndexServer(repo, mode="html", cache_control="no-store") as srv3:
         ix3 = settings(IndexConfig("nostore", srv3.url))
         with HttpClient(cache_dir=cache_dir / "http") as c6:
@@ -328,7 +340,7 @@ def test_offline(repo: Path, cache_dir: Path, target: Target) -> None:
         cs2 = f.find("alpha")
         assert [c.artifact.sha256 for c in cs2.candidates] == [c.artifact.sha256 for c in cs.candidates]
         assert f.metadata(cs2.candidates[0]).requires_dist
-        with pytest.raises(NetworkError, match=f"^offline: not in cache: {url}beta/$"):
+        with pytest.raises(NetworkError, match="^" + re.escape(f"offline: not in cache: {url}beta/") + "$"):
             f.find("beta")
 
 
@@ -365,5 +377,70 @@ def test_find_links_dir_and_page(repo: Path, http: HttpClient, target: Target) -
     with IndexServer(repo, mode="html") as srv:
         g = PackageFinder(settings(IndexConfig("flat", srv.flat_url, kind="find-links")), target, http=http)
         cs = g.find("alpha")
-        assert cs.index == "flat" and len(cs.candidates) == 3
+        # flat pages carry no requires-python: 3.0 (>=3.12 in METADATA) stays a candidate
+        assert cs.index == "flat" and len(cs.candidates) == 4
+        assert g.metadata(cs.candidates[0]).requires_python == ">=3.12"
         assert all(len(c.artifact.sha256) == 64 for c in cs.candidates)
+
+
+def test_evaluated_page_cache(repo: Path, cache_dir: Path, target: Target) -> None:
+    with IndexServer(repo, mode="json", cache_control="max-age=0") as srv:
+        ix = settings(IndexConfig("pypi", srv.url))
+        with HttpClient(cache_dir=cache_dir / "http") as c1:
+            first = PackageFinder(ix, target, http=c1).find("alpha")
+        assert list((cache_dir / "http" / "evaluated").rglob("*.json"))
+        with HttpClient(cache_dir=cache_dir / "http") as c2:
+            second = PackageFinder(ix, target, http=c2).find("alpha")
+            assert c2.stats["revalidated"] == 1  # 304: same body, evaluated page reused
+        assert second == first
+        # another target does not reuse it
+        arm = Target((3, 11), "3.11.6", (1, 2), "aarch64", "linux/arm64")
+        with HttpClient(cache_dir=cache_dir / "http") as c3:
+            other = PackageFinder(ix, arm, http=c3).find("alpha")
+        assert [c.artifact.filename for c in other.candidates] == [
+            "alpha-2.0-py3-none-any.whl", "alpha-1.0-py3-none-any.whl",
+        ]
+        # a changed page (new body) is evaluated again
+        build_wheel(repo, "alpha", "2.5")
+        with HttpClient(cache_dir=cache_dir / "http") as c4:
+            third = PackageFinder(ix, target, http=c4).find("alpha")
+        assert str(third.candidates[0].version) == "2.5"
+
+
+def test_credentials_never_in_errors_or_logs(
+    repo: Path, http: HttpClient, target: Target, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    with IndexServer(repo, mode="html", basic_auth=("user", "s3cret-pw"), fail_status={"/simple/alpha/": 502}) as srv:
+        url = srv.url_with_auth("user", "s3cret-pw")
+        f = PackageFinder(settings(IndexConfig("priv", url)), target, http=http)
+        with pytest.raises(NetworkError) as info:
+            f.find("alpha")
+        assert "HTTP 502" in str(info.value)
+        cs = f.find("beta")
+        art = cs.candidates[0].artifact
+        with pytest.raises(NetworkError) as info2:
+            http.download(art.url.replace("beta-", "nothere-"), None, repo.parent / "dl")
+        srv.stop()
+        g = PackageFinder(settings(IndexConfig("gone", url)), target, http=http)
+        with pytest.raises(NetworkError) as info3:
+            g.find("gamma")
+    for text in (str(info.value), str(info2.value), str(info3.value), caplog.text, repr(f.http.credentials)):
+        assert "s3cret" not in text and "user:" not in text
+    assert all("s3cret" not in p for _, p, _ in srv.requests)
+
+
+def test_download_progress_and_404(tmp_path: Path, cache_dir: Path, target: Target) -> None:
+    d = tmp_path / "big"
+    w = build_wheel(d, "big", "1.0", padding=1_300_000)
+    import hashlib
+
+    sha = hashlib.sha256(w.read_bytes()).hexdigest()
+    with IndexServer(d, mode="html") as srv, HttpClient(cache_dir=cache_dir / "http", progress=True) as c:
+        out = c.download(f"{srv.base}/files/{w.name}", sha, tmp_path / "out")
+        assert out.read_bytes() == w.read_bytes()
+        with pytest.raises(NetworkError, match="HTTP 404"):
+            c.download(f"{srv.base}/files/missing-1.0-py3-none-any.whl", "0" * 64, tmp_path / "out2")
+        assert list((tmp_path / "out2").iterdir()) == []

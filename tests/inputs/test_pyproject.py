@@ -87,7 +87,10 @@ def test_groups_with_include_group(tmp_path: Path) -> None:
         "ruff",
         "ruff",
     ]
-    with pytest.raises(UsageError, match=r"--group docs: .* no dependency group named 'docs'; known: dev, lint, test"):
+    with pytest.raises(
+        UsageError,
+        match=r"--group docs: .* no dependency group named 'docs'; known: dev, lint, test",
+    ):
         read_pyproject_requirements(f, groups=["docs"])
 
 
@@ -103,7 +106,9 @@ def test_group_cycle_is_an_error(tmp_path: Path) -> None:
 
 def test_include_of_unknown_group_and_bad_entry(tmp_path: Path) -> None:
     f = write(tmp_path, '[dependency-groups]\na = [{include-group = "zzz"}]\n')
-    with pytest.raises(InputFileError, match=r":2: dependency-groups.a includes unknown group 'zzz'"):
+    with pytest.raises(
+        InputFileError, match=r":2: dependency-groups.a includes unknown group 'zzz'"
+    ):
         read_pyproject_requirements(f, groups=["a"])
     g = write(tmp_path, "[dependency-groups]\n\nb = [{include = 'x'}]\n", "other.toml")
     with pytest.raises(InputFileError, match=r"other\.toml:3: dependency-groups.b: .* neither"):
@@ -128,7 +133,9 @@ def test_invalid_pep508_string_names_key_and_line(tmp_path: Path) -> None:
     with pytest.raises(InputFileError) as info:
         read_pyproject_requirements(f, extras=["fast"])
     message = str(info.value)
-    assert message.startswith(f"{f}:7: project.optional-dependencies.fast: invalid requirement 'ujson>=>5'")
+    assert message.startswith(
+        f"{f}:7: project.optional-dependencies.fast: invalid requirement 'ujson>=>5'"
+    )
 
 
 def test_wrong_types_and_dynamic_dependencies(tmp_path: Path) -> None:
@@ -143,7 +150,7 @@ def test_wrong_types_and_dynamic_dependencies(tmp_path: Path) -> None:
 
 
 def test_no_project_table(tmp_path: Path) -> None:
-    f = write(tmp_path, '[tool.other]\nx = 1\n')
+    f = write(tmp_path, "[tool.other]\nx = 1\n")
     result = read_pyproject_requirements(f)
     assert result.requirements == [] and result.project_name is None
     with pytest.raises(UsageError, match=r"known: \(none\)"):

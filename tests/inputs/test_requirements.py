@@ -101,7 +101,13 @@ def test_environment_variables_like_pip(tmp_path: Path) -> None:
         "third @ https://host/$PLAIN/third-1.0-py3-none-any.whl\n"
         "fourth @ https://host/${MISSING_VAR}/fourth-1.0-py3-none-any.whl\n",
     )
-    env = {"INDEX_USER": "me", "INDEX_TOKEN": "s3cret", "PKG_VERSION": "1.2", "lower_case": "x", "PLAIN": "y"}
+    env = {
+        "INDEX_USER": "me",
+        "INDEX_TOKEN": "s3cret",
+        "PKG_VERSION": "1.2",
+        "lower_case": "x",
+        "PLAIN": "y",
+    }
     parsed = parse_requirements_file(f, env=env)
     assert parsed.extra_index_urls == ["https://me:s3cret@musl.example/simple/"]
     pkg, other, third, fourth = parsed.requirements
@@ -111,13 +117,17 @@ def test_environment_variables_like_pip(tmp_path: Path) -> None:
     assert fourth.url == "https://host/${MISSING_VAR}/fourth-1.0-py3-none-any.whl"
 
 
-def test_environment_defaults_to_os_environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_defaults_to_os_environ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MUSLIN_TEST_PIN", "2.0")
     f = write(tmp_path / "r.txt", "pkg==${MUSLIN_TEST_PIN}\n")
     assert names(parse_requirements_file(f).requirements) == ["pkg==2.0"]
 
 
-def test_nested_requirements_and_constraints_are_relative_to_the_including_file(tmp_path: Path) -> None:
+def test_nested_requirements_and_constraints_are_relative_to_the_including_file(
+    tmp_path: Path,
+) -> None:
     write(tmp_path / "reqs" / "base.txt", "attrs\n-c ../constraints/pins.txt\n")
     write(tmp_path / "constraints" / "pins.txt", "attrs==23.1.0\n--requirement=../reqs/extra.txt\n")
     write(tmp_path / "reqs" / "extra.txt", "six\n")
@@ -215,7 +225,9 @@ def test_editable_is_refused_with_a_reason(tmp_path: Path) -> None:
     f = write(tmp_path / "r.txt", "attrs\n-e ./src/myproject\n")
     with pytest.raises(InputFileError) as info:
         parse_requirements_file(f)
-    assert str(info.value).startswith(f"{f}:2: editable requirements (-e/--editable) are not supported")
+    assert str(info.value).startswith(
+        f"{f}:2: editable requirements (-e/--editable) are not supported"
+    )
     assert "inside the image" in str(info.value)
 
 
@@ -230,7 +242,9 @@ def test_editable_is_refused_with_a_reason(tmp_path: Path) -> None:
 )
 def test_bare_url_or_path_is_refused(tmp_path: Path, line: str) -> None:
     f = write(tmp_path / "r.txt", f"six\n{line}\n")
-    with pytest.raises(InputFileError, match=rf"r\.txt:2: .* without a package name; write it as 'name @ URL'"):
+    with pytest.raises(
+        InputFileError, match=r"r\.txt:2: .* without a package name; write it as 'name @ URL'"
+    ):
         parse_requirements_file(f)
 
 

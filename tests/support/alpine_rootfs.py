@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import io
 import os
+import tarfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+REAL_ALPINE_SKELETON = Path(__file__).resolve().parent.parent / "data" / "alpine-3.18.3" / "skeleton.tar.zst"
 
 ALPINE_OS_RELEASE = (
     'NAME="Alpine Linux"\n'
@@ -98,6 +101,35 @@ MYSQLDB_MODULES = (
     "constants/FLAG.py",
     "constants/__init__.py",
 )
+
+
+def extract_real_alpine(dest: Path) -> Path:
+    """Unpack the real Alpine 3.18.3 tree (paths, modes, symlinks; metadata contents) into ``dest``."""
+    import zstandard
+
+    raw = zstandard.ZstdDecompressor().decompressobj().decompress(REAL_ALPINE_SKELETON.read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
+        archive.extractall(dest, filter="tar")
+    return dest
+
+
+_REAL_ALPINE: list[Path] = []
+
+
+def real_alpine_tree() -> Path:
+    """The real Alpine 3.18.3 tree, unpacked once per test process into a temporary
+    directory removed at exit.  Treat it as read-only."""
+    if not _REAL_ALPINE:
+        import atexit
+        import shutil
+        import tempfile
+
+        shm = "/dev/shm"  # a tmpfs: unpacking 15k entries there takes a fraction of a second
+        where = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+        dest = Path(tempfile.mkdtemp(prefix="muslin-alpine-3.18.3-", dir=where))
+        atexit.register(shutil.rmtree, dest, True)
+        _REAL_ALPINE.append(extract_real_alpine(dest))
+    return _REAL_ALPINE[0]
 
 
 def apk_record(

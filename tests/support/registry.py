@@ -28,6 +28,7 @@ import json
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -47,9 +48,9 @@ SERVICE = "muslin-test-registry"
 _ACCESS_LINE = re.compile(r'"(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+) HTTP/[\d.]+" (\d{3})')
 
 
-def free_port() -> int:
+def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((address, 0))
         return int(sock.getsockname()[1])
 
 
@@ -111,6 +112,43 @@ class SigningKey:
         )
         signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         return signing_input + "." + _b64url(signature)
+
+
+def write_tls_certificate(directory: Path, address: str) -> tuple[Path, Path]:
+    """A self-signed server certificate for ``address`` (IP SAN); returns (cert, key) paths."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
 
 
 @dataclass
@@ -256,7 +294,7 @@ class RunningRegistry:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{self.extra.get('scheme', 'http')}://{self.host}"
 
     def requests(self, since: int = 0) -> list[tuple[str, str, int]]:
         """``(method, uri, status)`` from the access log, starting at byte offset ``since``."""
@@ -300,11 +338,16 @@ def start_registry(
     *,
     htpasswd: Mapping[str, str] | None = None,
     token_server: TokenServer | None = None,
+    address: str = "127.0.0.1",
+    tls: tuple[Path, Path] | None = None,
 ) -> RunningRegistry:
-    """Start ``docker-registry`` on a free 127.0.0.1 port and wait until it answers."""
+    """Start ``docker-registry`` on a free port of ``address`` and wait until it answers.
+
+    ``tls=(cert, key)`` serves HTTPS instead of plain HTTP.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     storage.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = free_port(address)
     auth: dict[str, Any] = {}
     mode = "none"
     if htpasswd is not None:
@@ -332,8 +375,10 @@ def start_registry(
             "delete": {"enabled": True},
             "maintenance": {"uploadpurging": {"enabled": False}},
         },
-        "http": {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex},
+        "http": {"addr": f"{address}:{port}", "secret": uuid.uuid4().hex},
     }
+    if tls is not None:
+        config["http"]["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
     if auth:
         config["auth"] = auth
     config_path = workdir / "config.yml"
@@ -347,13 +392,15 @@ def start_registry(
         stdin=subprocess.DEVNULL,
     )
     log.close()
-    registry = RunningRegistry(f"127.0.0.1:{port}", storage, log_path, process, mode)
+    registry = RunningRegistry(f"{address}:{port}", storage, log_path, process, mode)
+    registry.extra["scheme"] = "https" if tls is not None else "http"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"docker-registry exited: {log_path.read_text()[-2000:]}")
         try:
-            httpx.get(f"{registry.url}/v2/", timeout=1.0)
+            verify = ssl.create_default_context(cafile=str(tls[0])) if tls else True
+            httpx.get(f"{registry.url}/v2/", timeout=1.0, verify=verify)
             return registry
         except httpx.TransportError:
             time.sleep(0.1)
@@ -412,3 +459,17 @@ def iter_registry_log_uris(registry: RunningRegistry, since: int, method: str, c
     for got_method, uri, _status in registry.requests(since):
         if got_method == method and contains in uri:
             yield uri
+
+
+def push_image(client: httpx.Client, base_url: str, repository: str, tag: str | None, image: Any) -> str:
+    """Push an imagebuilder ``PushableImage`` (blobs, then the manifest by tag or digest)."""
+    for data in image.blobs.values():
+        push_blob(client, base_url, repository, data)
+    return push_manifest(client, base_url, repository, tag or image.digest, image.manifest, image.media_type)
+
+
+def push_index(client: httpx.Client, base_url: str, repository: str, tag: str, index: Any) -> str:
+    """Push an imagebuilder ``PushableIndex``: every image by digest, then the index by tag."""
+    for image in index.images:
+        push_image(client, base_url, repository, None, image)
+    return push_manifest(client, base_url, repository, tag, index.index, index.media_type)

@@ -1,10 +1,85 @@
-"""``muslin install``: work in progress by the owner of this module; replaced before landing."""
+"""``muslin install IMAGE [REQUIREMENT]... --tag REPO:TAG``: plan, perform in a container, commit.
+
+Every input, index, target and venv option of ``muslin plan`` applies.  Docker
+failures (daemon unreachable, a step in the container or the verification
+failing) exit with 10 and one error line; nothing is committed then, and the
+install container is always removed.
+"""
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
+from typing import Any
+
 import click
+
+from muslin.cli.options import plan_options, request_from_options, split_plan_options
+from muslin.errors import UsageError
+from muslin.install.commit import parse_tag
+from muslin.install.container import InstallOptions, install_plan
+from muslin.install.dryrun import describe_install
+from muslin.install.fetch import DEFAULT_JOBS
+from muslin.plan.planner import PlanRequest, make_plan
+
+
+def _index_urls(request: PlanRequest) -> list[str]:
+    urls = [url for _name, url in request.indexes]
+    if request.default_index:
+        urls.append(request.default_index)
+    urls.extend(request.find_links)
+    return urls
 
 
 @click.command(name="install")
-def command() -> None:
-    """(being written)"""
+@click.argument("image")
+@plan_options
+@click.option("-t", "--tag", metavar="REPO:TAG", help="Name of the committed image (required unless --dry-run).")
+@click.option(
+    "--network",
+    metavar="MODE",
+    help="Docker network for the install container (default: none; e.g. bridge, host).",
+)
+@click.option("--jobs", type=click.IntRange(1, 64), default=DEFAULT_JOBS, show_default=True, help="Parallel downloads.")
+@click.option("--dry-run", is_flag=True, help="Print the plan's install steps; run and download nothing.")
+def command(image: str, tag: str | None, network: str | None, jobs: int, dry_run: bool, **kwargs: Any) -> None:
+    """Perform the plan for IMAGE in a container and commit the result as a new image.
+
+    \b
+    Wheels are downloaded on this host (sha256 verified) and copied into a
+    container started from IMAGE without network; they are installed with the
+    image's own Python (pip, or the installer library when the image has no pip),
+    verified (requirements check, import of every installed module) and the
+    container is committed as --tag with labels org.muslin.version,
+    org.muslin.plan-hash and org.muslin.base-digest.
+
+    \b
+    DOCKER_HOST and Docker contexts (DOCKER_CONTEXT, docker context use) are honoured.
+    Exit codes: as for muslin plan, and 10 for a Docker failure.
+    """
+    if not tag and not dry_run:
+        raise UsageError("muslin install needs --tag REPO:TAG (the name of the committed image)")
+    if tag:
+        parse_tag(tag)
+    plan_kwargs, _own = split_plan_options(kwargs)
+    request = request_from_options(image, **plan_kwargs)
+    extra = ["--tag", tag] if tag else []
+    request = replace(request, command_name="install", extra_args=tuple(extra))
+    outcome = make_plan(request)
+    for note in outcome.notes:
+        click.echo(f"muslin: {note}", err=True)
+    for warning in outcome.plan.warnings:
+        click.echo(f"muslin: warning: {warning}", err=True)
+    options = InstallOptions(tag=tag or "", network=network, jobs=jobs, offline=request.offline)
+    if dry_run:
+        for line in describe_install(outcome.plan, options):
+            click.echo(line)
+        return
+    from muslin.install.fetch import client_for
+
+    http = client_for(outcome.plan, offline=request.offline, urls=_index_urls(request))
+    try:
+        install_plan(outcome.plan, options, http=http)
+    finally:
+        http.close()
+    sys.stdout.flush()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urljoin
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -31,7 +31,7 @@ from packaging.utils import (
 
 from muslin.errors import NetworkError
 from muslin.index.config import IndexConfig, redact_url
-from muslin.index.http import HttpClient, file_url_to_path, strip_userinfo, url_without_fragment
+from muslin.index.http import HttpClient, Response, file_url_to_path, strip_userinfo
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
@@ -109,16 +109,6 @@ class _LinkParser(HTMLParser):
             self.links.append(dict(attrs))
 
 
-def _split_hash(url: str) -> tuple[str, dict[str, str]]:
-    parts = urlsplit(url)
-    hashes: dict[str, str] = {}
-    if parts.fragment:
-        algo, sep, value = parts.fragment.partition("=")
-        if sep and value:
-            hashes[algo.lower()] = value.lower()
-    return url_without_fragment(url), hashes
-
-
 def _metadata_attr(value: Any) -> tuple[bool, str | None]:
     """PEP 658/714 value (``true``, ``sha256=...``, JSON bool or dict) -> (available, sha256)."""
     if value is None or value is False:
@@ -135,6 +125,36 @@ def _metadata_attr(value: Any) -> tuple[bool, str | None]:
     if sep and algo.lower() == "sha256":
         return True, digest.lower()
     return True, None
+
+
+class _Resolver:
+    """``urljoin`` against one page URL, memoised per link directory (pages have thousands of links)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self._dirs: dict[str, str] = {}
+
+    def __call__(self, href: str) -> tuple[str, dict[str, str]]:
+        """Absolute URL without fragment/credentials, and the fragment's hashes."""
+        hashes: dict[str, str] = {}
+        link, sep, fragment = href.partition("#")
+        if sep and fragment:
+            algo, eq, value = fragment.partition("=")
+            if eq and value:
+                hashes[algo.lower()] = value.lower()
+        if link.startswith(("https://", "http://")) and "@" not in link:
+            return link, hashes
+        if "?" in link or "@" in link or ("/" not in link.rstrip("/") and link.startswith("..")):
+            return strip_userinfo(urljoin(self.base, link)), hashes
+        head, slash, tail = link.rpartition("/")
+        key = head + slash
+        joined = self._dirs.get(key)
+        if joined is None:
+            joined = strip_userinfo(urljoin(self.base, key or "./"))
+            if not joined.endswith("/"):
+                joined = joined.rpartition("/")[0] + "/"
+            self._dirs[key] = joined
+        return joined + tail, hashes
 
 
 def parse_html(content: bytes, page_url: str, index: str, name: str) -> list[IndexFile]:
@@ -154,13 +174,14 @@ def parse_html(content: bytes, page_url: str, index: str, name: str) -> list[Ind
     if parser.tags_seen == 0 and text.strip():
         raise _unreadable(index, name)
     base = urljoin(page_url, parser.base) if parser.base else page_url
+    resolve = _Resolver(base)
     files: list[IndexFile] = []
     for attrs in parser.links:
         href = attrs.get("href")
         if not href:
             continue
-        url, hashes = _split_hash(urljoin(base, href))
-        filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+        url, hashes = resolve(href)
+        filename = unquote(url.rpartition("/")[2].partition("?")[0])
         if not filename:
             continue
         rp = attrs.get("data-requires-python")
@@ -176,7 +197,7 @@ def parse_html(content: bytes, page_url: str, index: str, name: str) -> list[Ind
         files.append(
             IndexFile(
                 filename=filename,
-                url=strip_userinfo(url),
+                url=url,
                 sha256=hashes.get("sha256"),
                 requires_python=rp,
                 yanked=yanked,
@@ -195,10 +216,11 @@ def parse_json(content: bytes, page_url: str, index: str, name: str) -> list[Ind
         raw_files = doc["files"]
         if not isinstance(raw_files, list):
             raise TypeError
+        resolve = _Resolver(page_url)
         files: list[IndexFile] = []
         for entry in raw_files:
             filename = str(entry["filename"])
-            url = strip_userinfo(url_without_fragment(urljoin(page_url, str(entry["url"]))))
+            url = resolve(str(entry["url"]))[0]
             hashes = entry.get("hashes") or {}
             yanked_value = entry.get("yanked", False)
             meta_value = entry.get("core-metadata", entry.get("dist-info-metadata"))
@@ -236,9 +258,20 @@ class Collector:
         canonical = canonicalize_name(name)
         if index.kind == "find-links":
             return self._find_links(index, canonical)
-        page_url = index.url.rstrip("/") + f"/{canonical}/"
-        resp = self.http.get(page_url, headers={"Accept": ACCEPT}, what=f"index {index.name}")
-        shown = redact_url(page_url)
+        return self.parse_page(index, canonical, self.fetch_page(index, canonical))
+
+    def page_url(self, index: IndexConfig, name: str) -> str:
+        return index.url.rstrip("/") + f"/{canonicalize_name(name)}/"
+
+    def fetch_page(self, index: IndexConfig, name: str) -> Response:
+        """The raw project page response of a simple index (404 = not listed)."""
+        return self.http.get(
+            self.page_url(index, name), headers={"Accept": ACCEPT}, what=f"index {index.name}"
+        )
+
+    def parse_page(self, index: IndexConfig, name: str, resp: Response) -> ProjectPage:
+        canonical = canonicalize_name(name)
+        shown = redact_url(self.page_url(index, name))
         if resp.status == 404:
             return ProjectPage(index.name, canonical, shown, False, (), resp.from_cache)
         base = resp.url if resp.url.startswith(("http:", "https:", "file:")) else shown

@@ -69,6 +69,9 @@ class Evaluator:
             if filename.endswith(SDIST_SUFFIXES):
                 return Rejection(_sdist_version(filename), filename, "sdist only", "sdist", index=index.name)
             return Rejection("?", filename, "not a wheel or sdist", "other", index=index.name)
+        quick = self._quick_tag_reject(filename, index)
+        if quick is not None:
+            return quick
         try:
             name, version, _build, file_tags = parse_wheel_filename(filename)
         except InvalidWheelFilename as exc:
@@ -106,6 +109,28 @@ class Evaluator:
             requires_python=file.requires_python,
             metadata_url=file.metadata_url,
         )
+
+    def _quick_tag_reject(self, filename: str, index: IndexConfig) -> Rejection | None:
+        """Reject a wheel whose tags cannot match, without fully parsing its name (big pages)."""
+        parts = filename[:-4].split("-")
+        if len(parts) not in (5, 6):
+            return None
+        interps, abis, plats = (p.lower().split(".") for p in parts[-3:])
+        ranks = self.target.tag_string_ranks(accept_linux=index.accept_linux_tags)
+        shown = []
+        for i in interps:
+            for a in abis:
+                for p in plats:
+                    tag = f"{i}-{a}-{p}"
+                    if tag in ranks:
+                        return None
+                    shown.append(tag)
+        shown.sort()
+        reason = f"no matching tag ({', '.join(shown)})"
+        linux = f"linux_{self.target.arch}"
+        if not index.accept_linux_tags and linux in plats:
+            reason += f"; {linux} wheels need accept-linux-tags for index {index.name}"
+        return Rejection(parts[1], filename, reason, "tags", tuple(shown), index=index.name)
 
     def _tag_rejection(
         self, version: str, filename: str, file_tags: frozenset[Tag], index: IndexConfig

@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import re
 import threading
 import zipfile
 from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from email.parser import HeaderParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from muslin.errors import HashMismatchError, NetworkError, UsageError
 from muslin.index.candidate import Candidate, CandidateMetadata, CandidateSet, Rejection
@@ -39,11 +41,81 @@ from muslin.index.collector import Collector, ProjectPage
 from muslin.index.config import IndexConfig, IndexSettings, IndexStrategy, redact_url
 from muslin.index.evaluator import Evaluator, sort_candidates
 from muslin.index.http import HttpClient, _atomic_write, env_credentials
+from muslin.plan.model import Artifact
 from muslin.target.target import Target
 
 log = logging.getLogger(__name__)
 
 TAIL_BYTES = 64 * 1024
+_DERIVED_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class _Evaluated:
+    """One index's project page, evaluated for the target."""
+
+    index: str
+    found: bool
+    candidates: tuple[Candidate, ...]
+    rejections: tuple[Rejection, ...]
+    metadata_hashes: dict[str, str]
+    """PEP 658 metadata URL -> sha256, where the index gives one."""
+
+
+def _store_evaluated(folder: Path, key: str, page: _Evaluated) -> None:
+    """Keep an evaluated page on disk, keyed by page body and target (fast warm re-plans)."""
+    doc = {
+        "found": page.found,
+        "c": [
+            [
+                c.name, str(c.version), c.artifact.filename, c.artifact.url, c.artifact.sha256,
+                c.artifact.size, c.tag_rank, c.yanked, c.requires_python, c.metadata_url,
+            ]
+            for c in page.candidates
+        ],
+        "r": [[r.version, r.filename, r.reason, r.kind, list(r.tags)] for r in page.rejections],
+        "m": page.metadata_hashes,
+    }
+    try:
+        _atomic_write(folder / key[:2] / f"{key}.json", json.dumps(doc, separators=(",", ":")).encode())
+    except OSError as exc:
+        log.warning("cannot cache evaluated page (%s)", type(exc).__name__)
+
+
+def _rejection(
+    version: str, filename: str, reason: str, kind: str, tags: tuple[str, ...], index: str
+) -> Rejection:
+    """Build a (frozen) Rejection without the dataclass ``__init__`` (pages hold thousands)."""
+    r = Rejection.__new__(Rejection)
+    r.__dict__.update(
+        version=version, filename=filename, reason=reason, kind=kind, tags=tags, index=index
+    )
+    return r
+
+
+def _load_evaluated(folder: Path, key: str, index: str) -> _Evaluated | None:
+    path = folder / key[:2] / f"{key}.json"
+    try:
+        doc = json.loads(path.read_bytes())
+        cands = tuple(
+            Candidate(
+                name=NormalizedName(c[0]),
+                version=Version(c[1]),
+                artifact=Artifact(filename=c[2], url=c[3], sha256=c[4], index=index, size=c[5]),
+                tag_rank=int(c[6]),
+                yanked=bool(c[7]),
+                requires_python=c[8],
+                metadata_url=c[9],
+            )
+            for c in doc["c"]
+        )
+        rejects = tuple(_rejection(r[0], r[1], r[2], r[3], tuple(r[4]), index) for r in doc["r"])
+        return _Evaluated(index, bool(doc["found"]), cands, rejects, dict(doc["m"]))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        log.debug("ignoring unreadable evaluated-page cache %s", path.name)
+        return None
 
 
 class PackageFinder:
@@ -85,7 +157,7 @@ class PackageFinder:
                 if creds is not None:
                     self.http.credentials.add(ix.url, creds[0], creds[1])
         self._lock = threading.Lock()
-        self._pages: dict[tuple[str, str], ProjectPage] = {}
+        self._pages: dict[tuple[str, str], _Evaluated] = {}
         self._page_locks: dict[tuple[str, str], threading.Lock] = {}
         self._sets: dict[NormalizedName, CandidateSet] = {}
         self._futures: dict[NormalizedName, Future[CandidateSet]] = {}
@@ -94,6 +166,7 @@ class PackageFinder:
         self._meta_hashes: dict[str, str] = {}
         assert self.http.cache_dir is not None
         self._meta_dir = self.http.cache_dir / "metadata"
+        self._derived_dir = self.http.cache_dir / "evaluated"
 
     # -- lifecycle -----------------------------------------------------------
     def close(self) -> None:
@@ -117,7 +190,8 @@ class PackageFinder:
     def _find_links(self) -> list[IndexConfig]:
         return [ix for ix in self.settings.indexes if ix.kind == "find-links" and not ix.explicit]
 
-    def _page(self, index: IndexConfig, name: NormalizedName) -> ProjectPage:
+    def _page(self, index: IndexConfig, name: NormalizedName) -> _Evaluated:
+        """What ``index`` offers ``name`` on this target (memoised; parallel-safe)."""
         key = (index.name, name)
         with self._lock:
             page = self._pages.get(key)
@@ -128,10 +202,49 @@ class PackageFinder:
             with self._lock:
                 page = self._pages.get(key)
             if page is None:
-                page = self.collector.project_page(index, name)
+                page = self._load_page(index, name)
                 with self._lock:
                     self._pages[key] = page
+                    self._meta_hashes.update(page.metadata_hashes)
         return page
+
+    def _load_page(self, index: IndexConfig, name: NormalizedName) -> _Evaluated:
+        if index.kind == "find-links":
+            return self._evaluate_page(index, self.collector.project_page(index, name))
+        resp = self.collector.fetch_page(index, name)
+        if resp.status == 404:
+            return _Evaluated(index.name, False, (), (), {})
+        key = self._derived_key(index, name, resp.url, resp.body_id)
+        cached = _load_evaluated(self._derived_dir, key, index.name)
+        if cached is not None:
+            return cached
+        page = self._evaluate_page(index, self.collector.parse_page(index, name, resp))
+        _store_evaluated(self._derived_dir, key, page)
+        return page
+
+    def _derived_key(self, index: IndexConfig, name: NormalizedName, url: str, body_id: str) -> str:
+        no_binary = ":all:" in self.settings.no_binary or name in self.settings.no_binary
+        t = self.target
+        ident = [
+            _DERIVED_FORMAT, index.name, index.redacted_url, index.accept_linux_tags, name, no_binary,
+            t.python_version, t.python_full_version, t.musl, t.arch, url, body_id,
+        ]
+        return hashlib.sha256(json.dumps(ident).encode()).hexdigest()
+
+    def _evaluate_page(self, index: IndexConfig, page: ProjectPage) -> _Evaluated:
+        ev = Evaluator(self.target, page.name, self.settings.only_binary, self.settings.no_binary)
+        cands: list[Candidate] = []
+        rejects: list[Rejection] = []
+        meta: dict[str, str] = {}
+        for file in page.files:
+            out = ev.evaluate(file, index)
+            if isinstance(out, Candidate):
+                cands.append(out)
+                if file.metadata_sha256 and file.metadata_url:
+                    meta[file.metadata_url] = file.metadata_sha256
+            else:
+                rejects.append(out)
+        return _Evaluated(index.name, page.found, tuple(cands), tuple(rejects), meta)
 
     # -- Finder protocol -----------------------------------------------------
     def find(self, name: str) -> CandidateSet:
@@ -178,15 +291,19 @@ class PackageFinder:
             return CandidateSet(name, index.name if page.found else None, cands, rejects)
         simple = self._simple()
         if self.settings.strategy is IndexStrategy.UNSAFE_BEST_MATCH:
-            futures = [self.http.executor.submit(self._page, ix, name) for ix in simple[1:]]
-            pages = [self._page(simple[0], name)] if simple else []
-            pages += [f.result() for f in futures]
+            if threading.current_thread().name.startswith("muslin-http"):
+                # Already on a pool thread (prefetch): waiting on the pool could deadlock.
+                pages = [self._page(ix, name) for ix in simple]
+            else:
+                futures = [self.http.executor.submit(self._page, ix, name) for ix in simple[1:]]
+                pages = [self._page(simple[0], name)] if simple else []
+                pages += [f.result() for f in futures]
             listed = [p for p in pages if p.found] + flat_found
             cands, rejects = self._evaluate(name, listed)
             owner = listed[0].index if listed else None
             also = tuple(p.index for p in listed[1:])
             return CandidateSet(name, owner, cands, rejects, also)
-        owner_page: ProjectPage | None = None
+        owner_page: _Evaluated | None = None
         for ix in simple:
             page = self._page(ix, name)
             if page.found:
@@ -205,23 +322,13 @@ class PackageFinder:
         return CandidateSet(name, owner, cands, rejects, also)
 
     def _evaluate(
-        self, name: NormalizedName, pages: list[ProjectPage]
+        self, name: NormalizedName, pages: list[_Evaluated]
     ) -> tuple[tuple[Candidate, ...], tuple[Rejection, ...]]:
-        ev = Evaluator(self.target, name, self.settings.only_binary, self.settings.no_binary)
         cands: list[Candidate] = []
         rejects: list[Rejection] = []
         for page in pages:
-            index = self.settings.index(page.index)
-            assert index is not None
-            for file in page.files:
-                out = ev.evaluate(file, index)
-                if isinstance(out, Candidate):
-                    cands.append(out)
-                    if file.metadata_sha256 and file.metadata_url:
-                        with self._lock:
-                            self._meta_hashes[file.metadata_url] = file.metadata_sha256
-                else:
-                    rejects.append(out)
+            cands.extend(page.candidates)
+            rejects.extend(page.rejections)
         return tuple(sort_candidates(cands)), tuple(rejects)
 
     # -- hashes ----------------------------------------------------------------

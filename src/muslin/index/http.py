@@ -4,7 +4,8 @@
   and a small thread pool for parallel page fetches.
 * Cache under ``platformdirs.user_cache_dir("muslin")/http`` (``MUSLIN_CACHE_DIR``
   overrides the root) honouring ``Cache-Control`` (``max-age``, ``no-store``,
-  ``no-cache``) and revalidating with ``ETag``/``Last-Modified`` (304).
+  ``no-cache``) and revalidating with ``ETag``/``Last-Modified`` (304); a
+  response without any ``Cache-Control`` stays fresh for ``default_ttl`` (600 s).
   ``offline``: cache only; ``refresh``: revalidate everything.
 * Retries with exponential backoff on 429 (``Retry-After`` honoured, capped),
   5xx, timeouts and connection errors; attempts and total wait are bounded.
@@ -143,6 +144,8 @@ class Response:
     """Lower-cased header names."""
     content: bytes
     from_cache: bool = False
+    body_id: str = ""
+    """Identity of the body (sha256 prefix), stable across cache hits and 304s."""
 
     @property
     def content_type(self) -> str:
@@ -167,8 +170,12 @@ class _CacheEntry:
     headers: dict[str, str]
     stored_at: float
     body_path: Path
+    body_id: str = ""
 
-    def fresh(self, now: float) -> bool:
+    def fresh(self, now: float, default_ttl: float = 0.0) -> bool:
+        if "cache-control" not in self.headers:
+            # No caching instructions at all (some mirrors): heuristic freshness.
+            return now - self.stored_at < default_ttl
         cc = _parse_cache_control(self.headers.get("cache-control"))
         if "no-cache" in cc or "no-store" in cc:
             return False
@@ -199,7 +206,14 @@ class _PageCache:
             meta = json.loads(meta_path.read_text("utf-8"))
             if not body_path.is_file():
                 return None
-            return _CacheEntry(meta["url"], int(meta["status"]), dict(meta["headers"]), float(meta["stored_at"]), body_path)
+            return _CacheEntry(
+                meta["url"],
+                int(meta["status"]),
+                dict(meta["headers"]),
+                float(meta["stored_at"]),
+                body_path,
+                str(meta.get("body_id", "")),
+            )
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -210,7 +224,13 @@ class _PageCache:
         base = self._key(url, accept)
         base.parent.mkdir(parents=True, exist_ok=True)
         keep = {k: v for k, v in resp.headers.items() if k in _KEPT_HEADERS}
-        meta = {"url": resp.url, "status": resp.status, "headers": keep, "stored_at": time.time()}
+        meta = {
+            "url": resp.url,
+            "status": resp.status,
+            "headers": keep,
+            "stored_at": time.time(),
+            "body_id": resp.body_id,
+        }
         _atomic_write(base.with_suffix(".body"), resp.content)
         _atomic_write(base.with_suffix(".json"), json.dumps(meta).encode())
 
@@ -220,7 +240,13 @@ class _PageCache:
         for k, v in headers.items():
             if k in _KEPT_HEADERS:
                 merged[k] = v
-        meta = {"url": entry.url, "status": entry.status, "headers": merged, "stored_at": time.time()}
+        meta = {
+            "url": entry.url,
+            "status": entry.status,
+            "headers": merged,
+            "stored_at": time.time(),
+            "body_id": entry.body_id,
+        }
         _atomic_write(self._key(url, accept).with_suffix(".json"), json.dumps(meta).encode())
 
 
@@ -261,6 +287,8 @@ class HttpClient:
     max_retry_wait: float = 10.0
     """Cap on one wait (also on ``Retry-After``)."""
     max_total_wait: float = 30.0
+    default_ttl: float = 600.0
+    """Freshness of cached responses that carry no ``Cache-Control`` header at all."""
     max_workers: int = 8
     credentials: CredentialStore = field(default_factory=CredentialStore)
     progress: bool | None = None
@@ -418,7 +446,7 @@ class HttpClient:
             if entry is None:
                 raise NetworkError(f"offline: not in cache: {clean}")
             return self._from_entry(entry)
-        if entry is not None and not self.refresh and entry.fresh(time.time()):
+        if entry is not None and not self.refresh and entry.fresh(time.time(), self.default_ttl):
             with self._lock:
                 self.stats["cache_hits"] += 1
             return self._from_entry(entry)
@@ -441,6 +469,7 @@ class HttpClient:
                 status=resp.status_code,
                 headers={k.lower(): v for k, v in resp.headers.items()},
                 content=body,
+                body_id=hashlib.sha256(body).hexdigest()[:32],
             )
         if cache and out.status in (200, 404):
             try:
@@ -454,7 +483,8 @@ class HttpClient:
             body = entry.body_path.read_bytes()
         except OSError:
             body = b""
-        return Response(entry.url, entry.status, dict(entry.headers), body, from_cache=True)
+        body_id = entry.body_id or hashlib.sha256(body).hexdigest()[:32]
+        return Response(entry.url, entry.status, dict(entry.headers), body, True, body_id)
 
     def _get_file(self, url: str) -> Response:
         path = file_url_to_path(url)

@@ -428,8 +428,8 @@ def _parse_strategy(value: Any, where: str) -> IndexStrategy:
 def _safe(url: str) -> str:
     """``url`` without credentials, also when it has no scheme."""
     if "://" in url:
-        return redact_url(url)
-    return re.sub(r"^[^/@]*@", "", url)
+        return re.sub(r"://[^/@\s]*@", "://", redact_url(url))
+    return re.sub(r"^((?:[A-Za-z0-9._-]+=)?)[^/@=]*@", r"\1", url)
 
 
 def _check_url(url: str, where: str, base: Path) -> str:
@@ -475,7 +475,11 @@ def _split_named(value: str, option: str) -> tuple[str, str]:
 
 
 def _norm_url(url: str) -> str:
-    return url.rstrip("/").lower()
+    """Comparable form: no credentials, lower-case scheme and host, no trailing slash."""
+    parts = urlsplit(redact_url(url))
+    if not parts.scheme:
+        return url.rstrip("/")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
 
 
 # ---------------------------------------------------------------------------
@@ -622,8 +626,14 @@ def build_index_settings(
             if chosen.default and chosen is not chosen_default:
                 chosen = replace(chosen, default=False, explicit=True)
             chosen = replace(chosen, default=ix.default)
-        elif name:
+        elif name in named:
             chosen = replace(named[name], default=ix.default or named[name].default)
+            if ix.has_credentials and not chosen.has_credentials:
+                chosen = replace(chosen, url=ix.url)
+        elif name:  # same URL as an unnamed index already placed
+            if ix.default:
+                result[name] = replace(result[name], default=True)
+            continue
         else:
             name = _generate_name(ix, named, result, counters)
             chosen = replace(ix, name=name)
@@ -631,6 +641,8 @@ def build_index_settings(
         if name in result:
             if chosen.default:
                 result[name] = replace(result[name], default=True)
+            if not ix.name and ix.has_credentials and not result[name].has_credentials:
+                result[name] = replace(result[name], url=ix.url)  # same URL, with credentials
             continue
         result[name] = replace(chosen, name=name)
 

@@ -51,7 +51,7 @@ class TomlDocument:
 
     def find_key_line(self, key: str) -> int | None:
         """The first line defining ``key = ...`` (bare or quoted key), else where it is quoted."""
-        pattern = re.compile(rf"""^\s*["']?{re.escape(key)}["']?\s*=""", re.MULTILINE)
+        pattern = re.compile(rf"""^[ \t]*["']?{re.escape(key)}["']?[ \t]*[=:]""", re.MULTILINE)
         match = pattern.search(self.text)
         if match:
             return self.text.count("\n", 0, match.start()) + 1

@@ -11,6 +11,7 @@ SIGTERM included).
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ class InstallResult:
 def image_reference(plan: Plan) -> str:
     """The reference Docker starts the container from."""
     ref = plan.image.pull_reference
+    for prefix in ("docker:", "registry:"):
+        if ref and ref.startswith(prefix):
+            ref = ref[len(prefix) :]
     if not ref:
         raise UsageError(
             f"{plan.image.reference} is not an image Docker can run; load it into Docker first "
@@ -67,7 +71,8 @@ def image_reference(plan: Plan) -> str:
 
 def check_plan(plan: Plan, options: InstallOptions) -> None:
     """Reject, before touching anything, what cannot work."""
-    commit_mod.parse_tag(options.tag)
+    if options.tag:
+        commit_mod.parse_tag(options.tag)
     image_reference(plan)
     if plan.apk_packages and (options.network in (None, "none")):
         raise UsageError(
@@ -93,6 +98,8 @@ def install_plan(
     :mod:`muslin.index.http`, and :class:`KeyboardInterrupt` on Ctrl-C/SIGTERM.
     The container is removed in every case.
     """
+    if not options.tag:
+        raise UsageError("an install needs a tag for the committed image (--tag REPO:TAG)")
     check_plan(plan, options)
     con = console or InstallConsole()
     own_http = http is None
@@ -131,13 +138,15 @@ class _Install:
         initial = make_steps(plan, tuple(i.artifact.filename for i in installs if i.artifact), None)
         if installs and not initial.use_pip:
             check_helper_python(plan.target.python_version)
+        background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="muslin-downloads")
         try:
-            con.step(f"starting a container from {reference} ({plan.target.platform}, network {self.options.network or 'none'})")
-            runner = self._start(reference, initial)
             if installs:
                 size = sum(i.artifact.size or 0 for i in installs if i.artifact)
                 con.step(f"downloading {len(installs)} wheels" + (f" ({commit_mod.human_size(size)})" if size else ""))
-            wheels = fetch_wheels(installs, self.http, self.tmp / "downloads", self.options.jobs)
+            downloads = background.submit(fetch_wheels, installs, self.http, self.tmp / "downloads", self.options.jobs)
+            con.step(f"starting a container from {reference} ({plan.target.platform}, network {self.options.network or 'none'})")
+            runner = self._start(reference, initial)
+            wheels = downloads.result()
             named = [(i.artifact.filename, path) for i, path in zip(installs, wheels, strict=True) if i.artifact]
             steps = make_steps(plan, tuple(n for n, _ in named), modules_for(p for _, p in named))
             con.step(f"copying {len(named)} wheels into the container")
@@ -154,6 +163,7 @@ class _Install:
             assert self.container_id is not None
             result = commit_mod.commit(self.client, self.container_id, self.options.tag, conf, base)
         finally:
+            background.shutdown(wait=False, cancel_futures=True)
             self._remove()
         con.result(f"image {result.reference} {result.image_id}")
         con.result(
@@ -193,7 +203,6 @@ class _Install:
                     host_config=self.client.api.create_host_config(
                         network_mode=self.options.network or "none", auto_remove=False
                     ),
-                    network_disabled=(self.options.network or "none") == "none",
                     platform=self.plan.target.platform,
                 )
                 self.container_id = str(container["Id"])

@@ -7,7 +7,7 @@ sha256 and remembers the file in the cache.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
@@ -17,9 +17,15 @@ from muslin.plan.model import Plan, PlanItem
 DEFAULT_JOBS = 8
 
 
-def client_for(plan: Plan, offline: bool = False) -> HttpClient:
-    """An :class:`HttpClient` with the credentials the environment gives for the plan's indexes."""
+def client_for(plan: Plan, offline: bool = False, urls: Iterable[str] = ()) -> HttpClient:
+    """An :class:`HttpClient` with credentials for the plan's indexes.
+
+    From the environment (``MUSLIN_INDEX_<NAME>_USERNAME``/``_PASSWORD``), the
+    userinfo of ``urls`` (the index URLs as the user gave them), and ``.netrc``.
+    """
     http = HttpClient(offline=offline)
+    for url in urls:
+        http.credentials.add_from_url(url)
     for ix in plan.indexes:
         creds = env_credentials(ix.name)
         if creds is not None:

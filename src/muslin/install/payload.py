@@ -42,9 +42,10 @@ def check_helper_python(python_version: str) -> None:
     """Raise when a helper library does not support the image's Python (``3.11``)."""
     for name in HELPER_LIBRARIES:
         try:
-            requires = metadata.metadata(name).get("Requires-Python")
+            meta = metadata.metadata(name)
         except metadata.PackageNotFoundError:
             raise DockerError(f"the {name} package is missing on this host (pip install {name})") from None
+        requires = str(meta.json.get("requires_python") or "")
         if not requires:
             continue
         try:

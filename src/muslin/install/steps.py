@@ -135,7 +135,7 @@ def make_steps(plan: Plan, wheel_files: tuple[str, ...], modules: tuple[str, ...
     )
     idle: list[tuple[str, ...]] = [IDLE_SLEEP]
     if plan.image.has_python:
-        idle.append((base, "-c", "import time\nwhile True: time.sleep(3600)"))
+        idle.append((base, "-c", "import time; time.sleep(2147483647)"))
     env_changes: dict[str, str] = {}
     if venv:
         env_changes["VIRTUAL_ENV"] = venv

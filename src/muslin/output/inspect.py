@@ -7,6 +7,7 @@ import json
 from packaging.version import InvalidVersion, Version
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from muslin.facts.model import Distribution, ImageFacts, Owner, PythonInstall
 
@@ -107,18 +108,18 @@ def print_rich(facts: ImageFacts, console: Console) -> None:
     grid.add_column(style="bold")
     grid.add_column()
     for label, lines in summary(facts):
-        grid.add_row(label, "\n".join(lines))
+        grid.add_row(Text(label), Text("\n".join(lines)))
     console.print(grid)
     console.print()
     headers, rows = _table_rows(facts)
     if not rows:
         console.print("Distributions: none")
         return
-    table = Table(title=f"Distributions ({len(rows)})", title_justify="left")
+    table = Table(title=Text(f"Distributions ({len(rows)})"), title_justify="left")
     for header in headers:
         table.add_column(header.lower().replace("-", " "), overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     console.print(table)
 
 

@@ -37,7 +37,7 @@ def _one_line(text: str) -> str:
 # requirements.lock.txt
 
 
-def _install_command(plan: Plan, used: Sequence[str]) -> str:
+def _install_command(plan: Plan, used: Sequence[str], filename: str) -> str:
     parts = ["pip install --no-deps --require-hashes"]
     simple: list[str] = []
     links: list[str] = []
@@ -51,7 +51,7 @@ def _install_command(plan: Plan, used: Sequence[str]) -> str:
     for i, url in enumerate(simple):
         parts.append(f"{'--index-url' if i == 0 else '--extra-index-url'} {url}")
     parts.extend(f"--find-links {url}" for url in links)
-    parts.append("-r requirements.lock.txt")
+    parts.append(f"-r {filename}")
     return " ".join(parts)
 
 
@@ -75,8 +75,11 @@ def _header(plan: Plan) -> list[str]:
     return lines
 
 
-def render_requirements_lock(plan: Plan) -> str:
-    """pip format: ``name==version`` with ``--hash=sha256:`` per chosen file, grouped per index."""
+def render_requirements_lock(plan: Plan, *, filename: str = "requirements.lock.txt") -> str:
+    """pip format: ``name==version`` with ``--hash=sha256:`` per chosen file, grouped per index.
+
+    ``filename`` is only used in the install command shown in the header.
+    """
     groups = plan.installs_by_index()
     lines = _header(plan)
     lines += [
@@ -88,7 +91,7 @@ def render_requirements_lock(plan: Plan) -> str:
     if groups:
         lines += [
             "# or all at once (the hashes keep each file to the one locked here):",
-            f"#   {_install_command(plan, list(groups))}",
+            f"#   {_install_command(plan, list(groups), filename)}",
         ]
     for name, items in groups.items():
         ref = plan.index(name)
@@ -120,9 +123,9 @@ def target_marker(plan: Plan) -> str:
     """A PEP 508 marker that holds exactly on the plan's target environment."""
     t = plan.target
     return (
-        f'sys_platform == "linux" and platform_system == "Linux" and '
-        f'platform_machine == "{t.arch}" and implementation_name == "cpython" and '
-        f'python_full_version == "{t.python_full_version}"'
+        "sys_platform == 'linux' and platform_system == 'Linux' and "
+        f"platform_machine == '{t.arch}' and implementation_name == 'cpython' and "
+        f"python_full_version == '{t.python_full_version}'"
     )
 
 

@@ -13,21 +13,26 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from muslin import __version__
 from muslin.errors import ImageNotFoundError, NetworkError, UsageError
-from muslin.facts.inspector import inspect_opened
 from muslin.facts.model import ImageFacts
 from muslin.index.config import IndexSettings, IndexStrategy, redact_url
-from muslin.index.finder import PackageFinder
-from muslin.inputs.collect import collect_inputs
-from muslin.inputs.config import CliIndexOptions, build_index_settings
-from muslin.inputs.requirements import ParsedRequirement
 from muslin.plan.model import Action, ImageInfo, IndexRef, Plan, PlanItem, VenvDecision
-from muslin.resolve.provider import DIRECT_INDEX, Req
-from muslin.resolve.resolver import Resolution, ResolvedPackage, resolve
-from muslin.target.releases import profile_facts
-from muslin.target.target import Target, build_target
+
+if TYPE_CHECKING:
+    # imported lazily at run time: ``muslin.cli.options`` imports this module, and
+    # every command's start-up time should not pay for HTTP, resolver and parser imports
+    from muslin.index.finder import PackageFinder
+    from muslin.inputs.config import CliIndexOptions
+    from muslin.inputs.requirements import ParsedRequirement
+    from muslin.resolve.provider import Req
+    from muslin.resolve.resolver import Resolution, ResolvedPackage
+    from muslin.target.target import Target
+
+DIRECT_INDEX = "direct"
+"""Index name of ``name @ url`` artifacts (same value as ``muslin.resolve.provider.DIRECT_INDEX``)."""
 
 
 @dataclass(frozen=True)
@@ -140,14 +145,16 @@ def _profile_arch(platform: str | None) -> str:
 
 def load_facts(request: PlanRequest) -> tuple[ImageFacts, list[str]]:
     """Facts of the image, or of the built-in release profile (``--profile``, or fallback)."""
+    from muslin.facts.inspector import inspect_opened
+    from muslin.image.open import open_image
+    from muslin.target.releases import profile_facts
+
     notes: list[str] = []
     if request.profile:
         release = request.profile.split(":", 1)[1]
         facts = profile_facts(release, _profile_arch(request.platform))
         notes.append(f"using the built-in profile of alpine:{release} (--profile): python3 and musl from muslin's release table")
         return facts, notes
-    from muslin.image.open import open_image
-
     try:
         opened = open_image(request.image, request.platform, offline=request.offline)
     except (NetworkError, ImageNotFoundError) as exc:
@@ -165,6 +172,8 @@ def load_facts(request: PlanRequest) -> tuple[ImageFacts, list[str]]:
 
 
 def _cli_index_options(request: PlanRequest) -> CliIndexOptions:
+    from muslin.inputs.config import CliIndexOptions
+
     return CliIndexOptions(
         indexes=tuple(f"{name}={url}" for name, url in request.indexes),
         default_index=request.default_index,
@@ -176,6 +185,8 @@ def _cli_index_options(request: PlanRequest) -> CliIndexOptions:
 
 
 def _to_req(parsed: ParsedRequirement) -> Req:
+    from muslin.resolve.provider import Req
+
     return Req.from_requirement(parsed.requirement, hashes=parsed.sha256_hashes(), source=parsed.location)
 
 
@@ -302,6 +313,8 @@ def _lower_priority(settings: IndexSettings) -> dict[str, list[str]]:
 
 def _with_hashes(resolution: Resolution, finder: PackageFinder) -> Resolution:
     """Every chosen wheel with its sha256 (downloaded once where the index published none)."""
+    from muslin.resolve.resolver import Resolution
+
     packages = []
     for pkg in resolution.packages:
         if pkg.wheel is not None and not pkg.wheel.artifact.sha256:
@@ -319,6 +332,12 @@ def _apk_packages(facts: ImageFacts, target: Target) -> tuple[str, ...]:
 
 def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> PlanOutcome:
     """Inspect (or profile) the image, resolve for its target, and build the plan."""
+    from muslin.index.finder import PackageFinder
+    from muslin.inputs.collect import collect_inputs
+    from muslin.inputs.config import build_index_settings
+    from muslin.resolve.resolver import resolve
+    from muslin.target.target import build_target
+
     environ = os.environ if env is None else env
     cwd = Path(request.project_dir) if request.project_dir else None
     facts, notes = load_facts(request)

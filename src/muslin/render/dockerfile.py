@@ -64,7 +64,8 @@ from muslin.plan.model import Action, ImageInfo, IndexRef, Plan, PlanItem
 from muslin.render import templates
 
 DIRECT_INDEX = "direct"
-"""Pseudo-index name for direct-URL requirements (``name @ https://...whl``)."""
+"""Kind (and the planner's index name) of direct-URL requirements (``name @ https://...whl``);
+an install whose index the plan does not list is treated the same way."""
 
 BUILD_DIR = "/tmp/muslin"
 """Where RUN steps see the requirements files (bind mount or COPY target)."""
@@ -240,12 +241,14 @@ def _base_image(image: ImageInfo, options: DockerfileOptions) -> BaseImage:
         if not _IMAGE_REF_RE.fullmatch(ref):
             raise UsageError(f"--base-image is not an image reference: {ref!r}")
         return BaseImage("BASE_IMAGE", ref, "@sha256:" in ref, "" if "@" in ref else "given with --base-image")
-    ref = image.pull_reference
-    if not ref:
+    pull = image.pull_reference
+    if not pull:
         raise UsageError(
             f"image {image.reference!r} is not something Docker can pull (an archive or directory); "
             "pass --base-image REF naming the same image"
         )
+    # ``docker:NAME`` / ``registry:NAME`` select muslin's image source; FROM takes NAME.
+    ref = re.sub(r"^(?:docker|registry):(?!//)", "", pull)
     if not _IMAGE_REF_RE.fullmatch(ref):
         raise UsageError(f"image reference is not usable in FROM: {ref!r}")
     if "@" in ref:
@@ -315,7 +318,7 @@ def _index_installs(plan: Plan, options: DockerfileOptions) -> tuple[IndexInstal
         for item in items:
             _check_item(item)
         ref: IndexRef | None = plan.index(name)
-        if ref is None:
+        if ref is None or ref.kind == DIRECT_INDEX:
             kind, url = DIRECT_INDEX, ""
             for item in items:
                 assert item.artifact is not None
@@ -399,6 +402,19 @@ def _python_setup(plan: Plan) -> tuple[str, str, bool]:
     return system_python, system_python, False
 
 
+def validate_options(options: DockerfileOptions) -> None:
+    """Check the options that do not depend on the plan (fail before planning)."""
+    _user(options.user)
+    _copies(options.copies)
+    _cmd(options.cmd)
+    if options.workdir is not None:
+        _check_path("--workdir", options.workdir)
+    if options.base_image is not None and not _IMAGE_REF_RE.fullmatch(options.base_image.strip()):
+        raise UsageError(f"--base-image is not an image reference: {options.base_image!r}")
+    if options.template is not None and not options.template.is_file():
+        raise UsageError(f"--template: no such file: {options.template}")
+
+
 def build_context(plan: Plan, options: DockerfileOptions, facts: ImageFacts | None = None) -> dict[str, Any]:
     """The template context (documented in this module's docstring)."""
     for item in plan.items:
@@ -442,9 +458,8 @@ def render_dockerfile(
 ) -> RenderedDockerfile:
     """Render the Dockerfile and its per-index requirements files (nothing is written)."""
     options = options or DockerfileOptions()
+    validate_options(options)
     user_template = options.template
-    if user_template is not None and not user_template.is_file():
-        raise UsageError(f"--template: no such file: {user_template}")
     context = build_context(plan, options, facts)
     env = templates.make_environment(user_template)
     name = user_template.name if user_template is not None else templates.DOCKERFILE_TEMPLATE
@@ -460,3 +475,50 @@ def render_dockerfile(
         secrets=context["secrets"],
         warnings=plan.warnings,
     )
+
+
+def side_file_location(path: Path, context: Path | None) -> tuple[str, str]:
+    """(the Dockerfile's directory, its path) relative to the build context, as POSIX text.
+
+    ``context`` defaults to the Dockerfile's directory; the Dockerfile (and so
+    the requirements files beside it) must be inside the context.
+    """
+    directory = path.resolve().parent
+    root = (context or directory).resolve()
+    try:
+        rel_dir = directory.relative_to(root)
+    except ValueError:
+        raise UsageError(f"the Dockerfile {path} must be inside the build context {root}") from None
+    rel_dir_text = rel_dir.as_posix() if rel_dir.parts else ""
+    rel_file = f"{rel_dir_text}/{path.name}" if rel_dir_text else path.name
+    return rel_dir_text, rel_file
+
+
+def write_dockerfile(
+    plan: Plan,
+    path: str | Path,
+    options: DockerfileOptions | None = None,
+    *,
+    context: str | Path | None = None,
+    facts: ImageFacts | None = None,
+) -> RenderedDockerfile:
+    """Render and write the Dockerfile at ``path`` and its requirements files beside it.
+
+    Everything is rendered before anything is written; each file is replaced
+    atomically (requirements files first, the Dockerfile last).  ``context`` is
+    the ``docker build`` context (default: the Dockerfile's directory).
+    """
+    from dataclasses import replace
+
+    from muslin.output.files import write_atomic
+
+    target = Path(path)
+    if target.is_dir():
+        target = target / "Dockerfile"
+    rel_dir, rel_file = side_file_location(target, Path(context) if context is not None else None)
+    options = replace(options or DockerfileOptions(), context_dir=rel_dir, dockerfile_path=rel_file)
+    rendered = render_dockerfile(plan, options, facts)
+    for name, text in rendered.side_files.items():
+        write_atomic(target.parent / name, text)
+    write_atomic(target, rendered.text)
+    return rendered

@@ -72,7 +72,7 @@ def one_line(value: object) -> str:
     A newline inside a comment would end it and start a new instruction.
     """
     text = str(value)
-    return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group(0)), text)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
 
 
 def json_value(value: Any) -> str:

@@ -138,6 +138,11 @@ def _no_wheel(
     return NoWheelError("; ".join(parts) + where + advice)
 
 
+def _index_names(provider: MuslinProvider) -> list[str]:
+    settings = getattr(provider.finder, "settings", None)
+    return [str(ix.name) for ix in getattr(settings, "indexes", ())]
+
+
 def _other_index(
     provider: MuslinProvider,
     name: NormalizedName,
@@ -150,8 +155,7 @@ def _other_index(
         return None
     find_on = getattr(provider.finder, "find_on", None)
     others: list[str] = []
-    settings = getattr(provider.finder, "settings", None)
-    names = [ix.name for ix in getattr(settings, "indexes", ())] or list(cset.also_on)
+    names = _index_names(provider) or list(cset.also_on)
     if callable(find_on):
         for other in names:
             if other == cset.index:
@@ -207,7 +211,7 @@ def explain_impossible(
         owner = dist.owner.label
         return ResolutionError(
             f"{chains}: conflicts with {dist.name} {dist.version} installed in the image "
-            f"(owner: {owner}, {dist.metadata_path}), which muslin keeps as a fixed pin.\n"
+            f"(owner: {owner}, /{dist.metadata_path}), which muslin keeps as a fixed pin.\n"
             f"  what you can do: relax the requirement to accept {dist.version}, or let muslin "
             f"install another version into a venv beside the system one with --upgrade-system {name}"
         )
@@ -231,15 +235,25 @@ def explain_impossible(
         cset = provider.candidate_sets.get(name)
         if cset is None:
             continue
-        if cset.index is None and not cset.candidates:
+        if cset.index is None and not cset.candidates and not cset.rejections:
             chains = "; ".join(_chain(provider, i) for i in infos)
-            return ResolutionError(f"{chains}: no configured index lists {name}")
+            looked = ", ".join(_index_names(provider))
+            where = f" (looked at: {looked})" if looked else ""
+            return ResolutionError(f"{chains}: no configured index lists {name}{where}")
         no_wheel = _no_wheel(name, reqs, cset, target_tag)
         if no_wheel is not None:
             return no_wheel
         other = _other_index(provider, name, reqs, cset, pins)
         if other is not None:
             return other
+        if len(groups) == 1 and not any(i.parent is not None for i in infos):
+            listed = {str(c.version) for c in cset.candidates} | {r.version for r in cset.rejections}
+            if listed and not any(_matches(v, reqs) for v in listed):
+                spec = ", ".join(str(r) for r in reqs)
+                return ResolutionError(
+                    f"{spec}: no such version on index {cset.index} "
+                    f"(it has {compress_versions(listed)})"
+                )
 
     # 4. plain conflict between requirements
     lines = ["the requirements cannot all be satisfied on the target:"]

@@ -65,6 +65,10 @@ class Target:
         """Tag -> position in :meth:`tags` (lower is better)."""
         return _ranks(self.python_version, self.musl, self.arch, accept_linux)
 
+    def tag_string_ranks(self, accept_linux: bool = False) -> dict[str, int]:
+        """``interpreter-abi-platform`` string -> rank (a fast pre-check on file names)."""
+        return _string_ranks(self.python_version, self.musl, self.arch, accept_linux)
+
     def markers(self) -> dict[str, str]:
         """The complete PEP 508 marker environment of the target (all eleven keys)."""
         major, minor = self.python_version
@@ -122,6 +126,13 @@ def _ranks(
     python_version: tuple[int, int], musl: tuple[int, int], arch: str, accept_linux: bool
 ) -> dict[Tag, int]:
     return {tag: i for i, tag in enumerate(_tags(python_version, musl, arch, accept_linux))}
+
+
+@lru_cache(maxsize=32)
+def _string_ranks(
+    python_version: tuple[int, int], musl: tuple[int, int], arch: str, accept_linux: bool
+) -> dict[str, int]:
+    return {str(tag): i for i, tag in enumerate(_tags(python_version, musl, arch, accept_linux))}
 
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +46,18 @@ MAX_RETRY_AFTER = 30.0
 CHUNK = 1 << 20
 
 
+def _tls_failure(exc: BaseException) -> str | None:
+    """The reason if ``exc`` was caused by a certificate verification failure, else None."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or "certificate rejected"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 @dataclass(frozen=True)
 class FetchedManifest:
     """A manifest or index exactly as served, with the digest of those bytes."""
@@ -68,7 +81,7 @@ class RegistryClient:
         timeout: float = 60.0,
         attempts: int = 4,
         backoff: float = 0.5,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
     ) -> None:
         self.host = host
         self.display_host = display_host or host
@@ -120,7 +133,6 @@ class RegistryClient:
 
     def send(self, request: httpx.Request, stream: bool = False) -> httpx.Response:
         """Send with bounded retries on 429/5xx/timeouts/connection errors; never raises on status."""
-        what = f"{request.method} {request.url.host}"
         reason = ""
         for attempt in range(self._attempts):
             try:
@@ -128,6 +140,11 @@ class RegistryClient:
             except httpx.TimeoutException:
                 reason = "timed out"
             except httpx.TransportError as exc:
+                tls = _tls_failure(exc)
+                if tls is not None:
+                    raise NetworkError(
+                        f"{request.url.host}: TLS certificate verification failed ({tls})"
+                    ) from None
                 reason = f"connection failed ({type(exc).__name__})"
             else:
                 if response.status_code not in RETRY_STATUSES:
@@ -139,7 +156,10 @@ class RegistryClient:
                 continue
             if attempt + 1 < self._attempts:
                 self._sleep(attempt, None)
-        raise NetworkError(f"{self.display_host}: {what}: {reason} after {self._attempts} attempts")
+        where = f"{request.url.host}:{request.url.port}" if request.url.port else request.url.host
+        raise NetworkError(
+            f"{where}: {reason} after {self._attempts} attempts ({request.method} {request.url.path})"
+        )
 
     # -- authentication ------------------------------------------------------------
 

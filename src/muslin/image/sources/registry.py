@@ -8,6 +8,7 @@ from the cache.  ``offline=True`` uses only what an earlier pull cached.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -107,8 +108,15 @@ class RegistrySource:
         config = parse_config(config_data, f"config of {what}")
         check_platform(config.config, self.platform, what)
         paths = self._fetch_layers(client, repo, manifest.layers)
-        blobs = layer_blobs(manifest, config, lambda layer: _opener(paths[layer.digest]), what)
-        tree = apply_layers(blobs)
+        try:
+            tree = apply_layers(layer_blobs(manifest, config, lambda d: _opener(paths[d.digest]), what))
+        except CorruptImageError:
+            # A cached blob may have been damaged on disk since it was verified: drop
+            # the bad ones, download them again once, and re-apply.
+            if self.offline or not self._drop_damaged(paths):
+                raise
+            paths = self._fetch_layers(client, repo, manifest.layers)
+            tree = apply_layers(layer_blobs(manifest, config, lambda d: _opener(paths[d.digest]), what))
         return OpenedImage(
             source="registry",
             reference=self.given,
@@ -117,6 +125,24 @@ class RegistrySource:
             config=config.config,
             tree=tree,
         )
+
+    @staticmethod
+    def _drop_damaged(paths: dict[str, Path]) -> bool:
+        """Re-hash cached layer blobs, delete those not matching their digest; any dropped?"""
+        dropped = False
+        for digest, path in paths.items():
+            algorithm, _, expected = digest.partition(":")
+            hasher = hashlib.new(algorithm)
+            try:
+                with path.open("rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        hasher.update(chunk)
+            except OSError:
+                continue
+            if hasher.hexdigest() != expected:
+                path.unlink(missing_ok=True)
+                dropped = True
+        return dropped
 
     @staticmethod
     def _fetch_layers(client: RegistryClient, repo: str, layers: tuple[Descriptor, ...]) -> dict[str, Path]:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Dict, List, Set, Tuple
 
 
 def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def main(argv: List[str]) -> int:
+def main(argv: list[str]) -> int:
     if not argv:
         print("usage: check_requirements.py LIBDIR NAME...", file=sys.stderr)
         return 2
@@ -26,9 +25,9 @@ def main(argv: List[str]) -> int:
 
     from packaging.requirements import InvalidRequirement, Requirement
 
-    watched: Set[str] = {_canonical(n) for n in argv[1:]}
-    versions: Dict[str, str] = {}
-    dists: List[Tuple[str, str, List[str]]] = []
+    watched: set[str] = {_canonical(n) for n in argv[1:]}
+    versions: dict[str, str] = {}
+    dists: list[tuple[str, str, list[str]]] = []
     for dist in metadata.distributions():
         name = dist.metadata["Name"]
         if not name or _canonical(name) in versions:

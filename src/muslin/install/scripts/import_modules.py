@@ -9,11 +9,10 @@ from __future__ import annotations
 import importlib
 import sys
 import traceback
-from typing import List
 
 
-def main(argv: List[str]) -> int:
-    failed: List[str] = []
+def main(argv: list[str]) -> int:
+    failed: list[str] = []
     for name in argv:
         print("importing " + name, flush=True)
         try:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import csv
 import os
+import pathlib
 import re
 import shutil
 import sys
 import sysconfig
-from typing import Dict, List
 
 
 def _canonical(name: str) -> str:
@@ -28,9 +28,9 @@ def _externally_managed() -> bool:
     return os.path.isfile(os.path.join(stdlib, "EXTERNALLY-MANAGED"))
 
 
-def _installed(site_dirs: List[str]) -> Dict[str, str]:
+def _installed(site_dirs: list[str]) -> dict[str, str]:
     """Canonical name -> ``.dist-info`` directory, for dists in ``site_dirs``."""
-    found: Dict[str, str] = {}
+    found: dict[str, str] = {}
     for site in site_dirs:
         if not os.path.isdir(site):
             continue
@@ -61,7 +61,7 @@ def _uninstall(dist_info: str, site: str) -> None:
     shutil.rmtree(dist_info, ignore_errors=True)
 
 
-def main(argv: List[str]) -> int:
+def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print("usage: install_wheels.py LIBDIR WHEEL...", file=sys.stderr)
         return 2
@@ -96,7 +96,7 @@ def main(argv: List[str]) -> int:
             script_kind="posix",
             bytecode_optimization_levels=(0,),
         )
-        with WheelFile.open(wheel) as source:
+        with WheelFile.open(pathlib.Path(wheel)) as source:
             install(source, destination, {"INSTALLER": b"muslin\n"})
         print("installed " + dist + " " + version)
     return 0

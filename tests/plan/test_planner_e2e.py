@@ -1,0 +1,308 @@
+"""``muslin plan`` end to end: a real Alpine 3.18.3 tree, real wheels, real index servers.
+
+The image is a ``dir:`` root filesystem: the real Alpine 3.18.3 skeleton
+(``python3 3.11.6-r0`` from apk) plus Alpine's ``py3-mysqlclient 2.1.1-r3``
+(an apk-owned ``mysqlclient-2.1.1-py3.11.egg-info``).  Two index servers on
+127.0.0.1: ``musl`` (PEP 691 JSON, listed first) and the default index, named
+``pypi`` (PEP 503 HTML).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.pylock import Pylock
+
+from muslin.cli import cli
+from muslin.cli.errors import run_guarded
+from tests.conftest import ALPINE_FIXTURE, need
+from tests.support.alpine_rootfs import Rootfs
+from tests.support.index_server import IndexServer
+from tests.support.wheels import build_sdist, build_wheel
+
+MUSL_TAG = "cp311-cp311-musllinux_1_2_x86_64"
+ABI3_MUSL = "cp37-abi3-musllinux_1_1_x86_64"
+
+
+@pytest.fixture(scope="module")
+def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    skeleton = ALPINE_FIXTURE / "skeleton.tar.zst"
+    need(skeleton.exists(), f"fixture missing: {skeleton}")
+    root = tmp_path_factory.mktemp("rootfs")
+    subprocess.run(f"zstd -dc {skeleton} | tar -x -C {root}", shell=True, check=True, capture_output=True)
+    Rootfs(root).mysqlclient_apk()
+    return root
+
+
+@dataclass
+class Indexes:
+    musl: IndexServer
+    pypi: IndexServer
+    pypi_dir: Path
+    musl_dir: Path
+
+    def args(self) -> list[str]:
+        return ["--index", f"musl={self.musl.url}", "--default-index", self.pypi.url]
+
+    def clear(self) -> None:
+        self.musl.clear_requests()
+        self.pypi.clear_requests()
+
+    def paths(self) -> list[str]:
+        return [p for _m, p, _h in self.musl.requests + self.pypi.requests]
+
+
+@pytest.fixture(scope="module")
+def indexes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Indexes]:
+    musl_dir = tmp_path_factory.mktemp("musl-index")
+    pypi_dir = tmp_path_factory.mktemp("pypi-index")
+    # the musl index: its own cryptography build
+    build_wheel(musl_dir, "cryptography", "41.0.3", tags=ABI3_MUSL, requires=["cffi>=1.12"],
+                files={"cryptography/__init__.py": "# musl index build\n"})
+    # the PyPI stand-in
+    build_wheel(pypi_dir, "cryptography", "41.0.3", tags=ABI3_MUSL, requires=["cffi>=1.12"],
+                files={"cryptography/__init__.py": "# pypi build\n"})
+    build_wheel(pypi_dir, "cryptography", "42.0.0", tags=ABI3_MUSL, requires=["cffi>=1.12"])
+    build_wheel(pypi_dir, "cffi", "1.16.0", tags=MUSL_TAG, requires=["pycparser"])
+    build_wheel(pypi_dir, "pycparser", "2.21")
+    build_wheel(pypi_dir, "mysqlclient", "2.2.4", tags=MUSL_TAG)
+    build_sdist(pypi_dir, "mysqlclient", "2.2.4")
+    build_wheel(pypi_dir, "markerapp", "1.0", requires=[
+        'oldonly ; python_version < "3.11"',
+        'armonly ; platform_machine == "aarch64"',
+        "plain>=1",
+    ])
+    for name in ("oldonly", "armonly", "plain"):
+        build_wheel(pypi_dir, name, "1.0")
+    build_sdist(pypi_dir, "sdistonly", "3.2.0")
+    build_sdist(pypi_dir, "sdistonly", "3.2.1")
+    build_wheel(pypi_dir, "sdistonly", "3.1.0", tags="cp311-cp311-manylinux_2_17_x86_64")
+    build_wheel(pypi_dir, "sdistonly", "3.1.0", tags="cp311-cp311-win_amd64")
+    build_wheel(pypi_dir, "x", "1")
+    with IndexServer(musl_dir, mode="json") as musl, IndexServer(pypi_dir, mode="html") as pypi:
+        yield Indexes(musl, pypi, pypi_dir, musl_dir)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MUSLIN_CACHE_DIR", str(tmp_path / "cache"))
+    for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "UV_INDEX", "UV_DEFAULT_INDEX", "UV_INDEX_URL",
+                "UV_EXTRA_INDEX_URL", "PIP_FIND_LINKS"):
+        monkeypatch.delenv(var, raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.out)
+        return data
+
+    def items(self) -> dict[str, dict[str, Any]]:
+        return {i["name"]: i for i in self.json()["items"]}
+
+
+def muslin(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
+    code = run_guarded(cli, list(args))
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return Run(code, captured.out, captured.err)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_apk_owned_mysqlclient_is_kept_and_nothing_downloaded(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes
+) -> None:
+    indexes.clear()
+    run = muslin(capsys, "plan", f"dir:{image_root}", "mysqlclient==2.1.1", *indexes.args(), "--json")
+    assert run.code == 0, run.err
+    item = run.items()["mysqlclient"]
+    assert item["action"] == "keep" and item["version"] == "2.1.1"
+    assert item["source"] == "apk py3-mysqlclient 2.1.1-r3"
+    assert item["artifact"] is None
+    assert not [p for p in indexes.paths() if "mysqlclient" in p]
+    data = run.json()
+    assert data["target"]["platform_tag"] == "musllinux_1_2_x86_64"
+    assert data["target"]["python_full_version"] == "3.11.6"
+    assert data["apk_packages"] == [] and data["image"]["has_python"] is True
+    assert data["venv"]["path"] is None  # Alpine 3.18: not externally managed
+
+
+def test_pinned_package_comes_from_its_index(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes
+) -> None:
+    indexes.clear()
+    run = muslin(capsys, "plan", f"dir:{image_root}", "cryptography==41.0.3", *indexes.args(),
+                 "--pin", "cryptography=pypi", "--json")
+    assert run.code == 0, run.err
+    items = run.items()
+    art = items["cryptography"]["artifact"]
+    assert art["index"] == "pypi" and items["cryptography"]["source"] == "pypi"
+    assert art["sha256"] == sha256(indexes.pypi_dir / art["filename"])
+    assert art["sha256"] != sha256(indexes.musl_dir / art["filename"])
+    assert not [p for _m, p, _h in indexes.musl.requests if "cryptography" in p]
+    assert items["cffi"]["requested_by"] == ["cryptography"]
+    assert set(items) == {"cryptography", "cffi", "pycparser"}
+
+
+def test_first_index_takes_the_musl_copy_and_says_so(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes
+) -> None:
+    run = muslin(capsys, "plan", f"dir:{image_root}", "cryptography==41.0.3", *indexes.args(), "--json")
+    assert run.code == 0, run.err
+    crypto = run.items()["cryptography"]
+    assert crypto["artifact"]["index"] == "musl"
+    assert crypto["artifact"]["sha256"] == sha256(indexes.musl_dir / crypto["artifact"]["filename"])
+    assert "first index listing it" in crypto["note"]
+    table = muslin(capsys, "plan", f"dir:{image_root}", "cryptography==41.0.3", *indexes.args())
+    assert table.code == 0
+    assert "cryptography: from musl, the first index listing it" in table.out
+    assert "3 to install, 0 kept" in table.out
+
+
+def test_owning_index_lacks_the_version(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes
+) -> None:
+    run = muslin(capsys, "plan", f"dir:{image_root}", "cryptography>=42", *indexes.args())
+    assert run.code == 7
+    assert "found on pypi but not at the requested version" in run.err
+    assert "--pin cryptography=pypi" in run.err and "--index-strategy unsafe-best-match" in run.err
+    best = muslin(capsys, "plan", f"dir:{image_root}", "cryptography>=42", *indexes.args(),
+                  "--index-strategy", "unsafe-best-match", "--json")
+    assert best.code == 0, best.err
+    assert best.items()["cryptography"]["version"] == "42.0.0"
+
+
+def test_markers_are_the_images(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes
+) -> None:
+    amd = muslin(capsys, "plan", f"dir:{image_root}", "markerapp", *indexes.args(), "--json")
+    assert amd.code == 0, amd.err
+    assert set(amd.items()) == {"markerapp", "plain"}
+    arm = muslin(capsys, "plan", f"dir:{image_root}", "markerapp", *indexes.args(),
+                 "--platform", "linux/arm64", "--json")
+    assert arm.code == 0, arm.err
+    assert set(arm.items()) == {"markerapp", "plain", "armonly"}
+    assert arm.json()["target"]["arch"] == "aarch64"
+
+
+def test_conflict_with_apk_pin_exit_7(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes
+) -> None:
+    run = muslin(capsys, "plan", f"dir:{image_root}", "mysqlclient>=2.2", *indexes.args())
+    assert run.code == 7
+    assert "py3-mysqlclient 2.1.1-r3" in run.err and "2.1.1" in run.err
+    assert "--upgrade-system mysqlclient" in run.err
+    assert run.out == ""
+
+
+def test_upgrade_system_installs_into_a_venv(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes
+) -> None:
+    run = muslin(capsys, "plan", f"dir:{image_root}", "mysqlclient>=2.2", *indexes.args(),
+                 "--upgrade-system", "mysqlclient", "--json")
+    assert run.code == 0, run.err
+    item = run.items()["mysqlclient"]
+    assert item["action"] == "install" and item["version"] == "2.2.4"
+    assert item["artifact"]["filename"].endswith("musllinux_1_2_x86_64.whl")
+    venv = run.json()["venv"]
+    assert venv["path"] == "/opt/venv" and venv["system_site_packages"] is True
+    refused = muslin(capsys, "plan", f"dir:{image_root}", "mysqlclient>=2.2", *indexes.args(),
+                     "--upgrade-system", "mysqlclient", "--no-venv")
+    assert refused.code == 2 and "venv" in refused.err
+
+
+def test_no_wheel_for_target_exit_8(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes
+) -> None:
+    run = muslin(capsys, "plan", f"dir:{image_root}", "sdistonly", *indexes.args())
+    assert run.code == 8
+    assert "no wheel for cp311-musllinux_1_2_x86_64; versions 3.2.x publish sdists only" in run.err
+    assert "manylinux_2_17_x86_64" in run.err and "win_amd64" in run.err
+    assert "py3-sdistonly" in run.err
+
+
+def test_unknown_index_in_pin_exit_2(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes
+) -> None:
+    run = muslin(capsys, "plan", f"dir:{image_root}", "x==1", *indexes.args(), "--pin", "x=nowhere")
+    assert run.code == 2
+    assert "nowhere" in run.err
+
+
+def test_lock_outputs(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes, isolated: Path
+) -> None:
+    run = muslin(capsys, "plan", f"dir:{image_root}", "cryptography==41.0.3", "mysqlclient==2.1.1",
+                 *indexes.args(), "--pin", "cryptography=pypi",
+                 "-o", "requirements.lock.txt", "-o", "pylock.toml")
+    assert run.code == 0, run.err
+    lock = (isolated / "requirements.lock.txt").read_text()
+    crypto_sha = sha256(next(indexes.pypi_dir.glob("cryptography-41.0.3-*.whl")))
+    assert "cryptography==41.0.3" in lock and f"--hash=sha256:{crypto_sha}" in lock
+    assert "cffi==1.16.0" in lock
+    pylock = Pylock.from_dict(tomllib.loads((isolated / "pylock.toml").read_text()))
+    names = {str(p.name) for p in pylock.packages}
+    assert {"cryptography", "cffi", "pycparser"} <= names
+
+
+def test_offline_official_alpine_falls_back_to_the_profile(
+    capsys: pytest.CaptureFixture[str], indexes: Indexes
+) -> None:
+    # fill the index cache with a --profile run, then plan offline
+    warm = muslin(capsys, "plan", "alpine:3.18", "x==1", "--default-index", indexes.pypi.url,
+                  "--profile", "alpine:3.18", "--json")
+    assert warm.code == 0, warm.err
+    assert "built-in profile" in warm.err
+    run = muslin(capsys, "plan", "alpine:3.18", "--offline", "x==1", "--default-index", indexes.pypi.url,
+                 "--json")
+    assert run.code == 0, run.err
+    assert "built-in profile of alpine:3.18" in run.err
+    assert len([line for line in run.err.splitlines() if "profile" in line]) == 1
+    data = run.json()
+    assert data["image"]["from_profile"] is True and data["image"]["has_python"] is False
+    assert data["apk_packages"] == ["python3~3.11", "py3-pip"]
+    assert data["target"]["python_version"] == "3.11"
+    assert run.items()["x"]["version"] == "1"
+
+
+def test_direct_reference_and_hash_checked_requirements(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes, isolated: Path
+) -> None:
+    wheel = indexes.pypi_dir / "pycparser-2.21-py3-none-any.whl"
+    digest = sha256(wheel)
+    url = f"{indexes.pypi.base}/files/{wheel.name}#sha256={digest}"
+    run = muslin(capsys, "plan", f"dir:{image_root}", f"pycparser @ {url}", *indexes.args(), "--json")
+    assert run.code == 0, run.err
+    art = run.items()["pycparser"]["artifact"]
+    assert art["index"] == "direct" and art["sha256"] == digest and "#" not in art["url"]
+    assert "direct" in [ix["name"] for ix in run.json()["indexes"]]
+
+    good = isolated / "good.txt"
+    good.write_text(f"plain==1.0 --hash=sha256:{sha256(indexes.pypi_dir / 'plain-1.0-py3-none-any.whl')}\n")
+    ok = muslin(capsys, "plan", f"dir:{image_root}", "-r", str(good), *indexes.args(), "--json")
+    assert ok.code == 0, ok.err
+    assert ok.items()["plain"]["artifact"]["filename"] == "plain-1.0-py3-none-any.whl"
+    bad = isolated / "bad.txt"
+    bad.write_text("plain==1.0 --hash=sha256:" + "0" * 64 + "\n")
+    refused = muslin(capsys, "plan", f"dir:{image_root}", "-r", str(bad), *indexes.args())
+    assert refused.code == 7
+    assert "--hash" in refused.err
