@@ -1,36 +1,29 @@
-"""Shared test fixtures: repository paths, the shared fixtures, Docker access.
+"""Shared test fixtures: Docker access and the shared fixtures.
 
 Docker-dependent tests use the ``docker_client`` fixture: it skips with a
 reason when no daemon is reachable, except under ``CI=true`` where it fails.
+Constants and ``need()`` live in ``support/common.py``.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("MUSLIN_SHARED", REPO.parent / "shared"))
-FIXTURES = SHARED / "fixtures"
-ALPINE_FIXTURE = FIXTURES / "alpine-3.18.3"
-MUSL_PYTHON_ROOTFS = FIXTURES / "musl-python" / "rootfs.tar.zst"
-MUSL_PYTHON_IMAGE = "muslin-test/musl-python:3.11"
-DATA = Path(__file__).resolve().parent / "data"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def need(condition: bool, reason: str) -> None:
-    """Skip (or, under CI=true, fail) when a real part the test needs is missing."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"CI=true but {reason}", pytrace=False)
-    pytest.skip(reason)
+from support.common import (  # noqa: F401  (re-exported for older imports)
+    ALPINE_FIXTURE,
+    DATA,
+    FIXTURES,
+    IN_CI,
+    MUSL_PYTHON_IMAGE,
+    MUSL_PYTHON_ROOTFS,
+    REPO,
+    SHARED,
+    need,
+)
 
 
 @pytest.fixture(scope="session")

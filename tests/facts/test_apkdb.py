@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DATA
+from support.common import DATA
 
 from muslin.errors import CorruptImageError
 from muslin.facts.apkdb import (

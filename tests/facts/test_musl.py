@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from conftest import MUSL_PYTHON_ROOTFS, need
+from support.common import MUSL_PYTHON_ROOTFS, need
 from support.alpine_rootfs import Rootfs, apk_record
 
 from muslin.facts.apkdb import read_apk_db

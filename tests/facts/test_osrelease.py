@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import DATA
+from support.common import DATA
 from support.alpine_rootfs import Rootfs
 
 from muslin.facts.hostdir import HostDirTree

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import need
+from support.common import need
 from support.imagebuilder import Image, Layer, multi_platform_index
 from support.registry import (
     RunningRegistry,

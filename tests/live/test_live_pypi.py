@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import need
+from support.common import need
 
 pytestmark = pytest.mark.live
 

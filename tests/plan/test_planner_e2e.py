@@ -23,7 +23,7 @@ from packaging.pylock import Pylock
 
 from muslin.cli import cli
 from muslin.cli.errors import run_guarded
-from tests.conftest import ALPINE_FIXTURE, need
+from support.common import ALPINE_FIXTURE, need
 from tests.support.alpine_rootfs import Rootfs
 from tests.support.index_server import IndexServer
 from tests.support.wheels import build_sdist, build_wheel

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, need
+from support.common import REPO, need
 from support.index_server import IndexServer
 
 from muslin.cli import cli

@@ -21,7 +21,7 @@ from pathlib import Path
 import dockerfile
 import pytest
 import render_plans
-from conftest import DATA, need
+from support.common import DATA, need
 
 from muslin.errors import UsageError
 from muslin.plan.model import Artifact, IndexRef, Plan, PlanItem, VenvDecision

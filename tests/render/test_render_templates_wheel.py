@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import render_plans
-from conftest import REPO, need
+from support.common import REPO, need
 
 from muslin.render.dockerfile import render_dockerfile
 from muslin.render.templates import builtin_templates_dir

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
 import tarfile
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -108,6 +110,9 @@ def extract_real_alpine(dest: Path) -> Path:
     import zstandard
 
     raw = zstandard.ZstdDecompressor().decompressobj().decompress(REAL_ALPINE_SKELETON.read_bytes())
+    if shutil.which("tar"):  # GNU tar is several times faster than tarfile on 15k entries
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=raw, check=True, capture_output=True)
+        return dest
     with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
         archive.extractall(dest, filter="tar")
     return dest
@@ -121,7 +126,6 @@ def real_alpine_tree() -> Path:
     directory removed at exit.  Treat it as read-only."""
     if not _REAL_ALPINE:
         import atexit
-        import shutil
         import tempfile
 
         shm = "/dev/shm"  # a tmpfs: unpacking 15k entries there takes a fraction of a second

@@ -15,6 +15,7 @@ recorded (candidate sets, rejected versions, requirement chains), into one of:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -69,8 +70,9 @@ def _matches(version: str, reqs: Sequence[Req]) -> bool:
     return all(r.specifier.contains(v, prereleases=True) for r in reqs)
 
 
-def _platforms(rejections: Iterable[Rejection]) -> list[str]:
-    plats: set[str] = set()
+def _wheel_tags(rejections: Iterable[Rejection]) -> list[tuple[str, str]]:
+    """(interpreter, platform) of every rejected wheel."""
+    out: list[tuple[str, str]] = []
     for rej in rejections:
         if not rej.filename.endswith(".whl"):
             continue
@@ -78,8 +80,28 @@ def _platforms(rejections: Iterable[Rejection]) -> list[str]:
             _n, _v, _b, tags = parse_wheel_filename(rej.filename)
         except (InvalidWheelFilename, InvalidVersion):
             continue
-        plats.update(t.platform for t in tags)
-    return sorted(plats)
+        out.extend((t.interpreter, t.platform) for t in tags)
+    return out
+
+
+def _platforms(rejections: Iterable[Rejection]) -> list[str]:
+    """Platforms with wheels: musllinux first, then manylinux, then the rest."""
+    plats = {p for _i, p in _wheel_tags(rejections)}
+
+    def rank(p: str) -> tuple[int, str]:
+        return (0 if p.startswith("musllinux") else 1 if p.startswith(("manylinux", "linux")) else 2, p)
+
+    return sorted(plats, key=rank)
+
+
+def _musl_pythons(rejections: Iterable[Rejection], target_tag: str) -> list[str]:
+    """Interpreters that do have musllinux wheels for the target's arch (``cp312`` ...)."""
+    m = re.search(r"musllinux_\d+_\d+_(.+)$", target_tag)
+    if m is None:
+        return []
+    arch = m.group(1)
+    found = {i for i, p in _wheel_tags(rejections) if p.startswith("musllinux") and p.endswith("_" + arch)}
+    return sorted(found)
 
 
 def _rejection_lines(provider: MuslinProvider, identifier: str, cset: CandidateSet | None) -> list[str]:
@@ -121,8 +143,12 @@ def _no_wheel(
     if wheel_rejections:
         platforms = _platforms(wheel_rejections)
         versions = compress_versions(r.version for r in wheel_rejections)
+        musl_pythons = _musl_pythons(wheel_rejections, target_tag)
+        if musl_pythons:
+            parts.append(f"its musllinux wheels for this arch are for {', '.join(musl_pythons)} only")
         if platforms:
-            parts.append(f"wheels of {versions} exist for {', '.join(platforms[:8])}" + (" ..." if len(platforms) > 8 else ""))
+            shown = ", ".join(platforms[:6]) + (", ..." if len(platforms) > 6 else "")
+            parts.append(f"wheels of {versions} exist for {shown}")
         else:
             reasons = sorted({r.reason for r in wheel_rejections})
             parts.append(f"wheels of {versions} rejected: {'; '.join(reasons[:3])}")

@@ -2,6 +2,7 @@
 
 Usage: ``python install_wheels.py LIBDIR WHEEL...``.  LIBDIR holds the pure-Python
 ``installer`` package copied in by muslin.  Used when the image has no pip.
+Byte-compilation is left to ``compile_installed.py`` (in parallel).
 A distribution already installed under the same name (with a RECORD) is removed
 first, as pip would; PEP 668 is honoured unless MUSLIN_BREAK_SYSTEM_PACKAGES=1.
 """
@@ -94,7 +95,6 @@ def main(argv: list[str]) -> int:
             scheme,
             interpreter=sys.executable,
             script_kind="posix",
-            bytecode_optimization_levels=(0,),
         )
         with WheelFile.open(pathlib.Path(wheel)) as source:
             install(source, destination, {"INSTALLER": b"muslin\n"})
