@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.support.index_server import IndexServer
-from tests.support.wheels import build_wheel
+from support.index_server import IndexServer
+from support.wheels import build_wheel
 
 PROFILE = ["alpine:3.18", "--profile", "alpine:3.18"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from support.common import MUSL_PYTHON_ROOTFS, need
 from support.alpine_rootfs import Rootfs, apk_record
+from support.common import MUSL_PYTHON_ROOTFS, need
 
 from muslin.facts.apkdb import read_apk_db
 from muslin.facts.hostdir import HostDirTree

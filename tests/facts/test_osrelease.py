@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support.common import DATA
 from support.alpine_rootfs import Rootfs
+from support.common import DATA
 
 from muslin.facts.hostdir import HostDirTree
 from muslin.facts.osrelease import (

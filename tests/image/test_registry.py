@@ -546,12 +546,14 @@ def test_plain_http_refused_for_non_loopback(world: World, cache: BlobCache, doc
         server.server_close()
 
 
+@pytest.mark.parametrize("where", ["loopback", "non-loopback"])
 def test_https_registry_tls_verification(
-    world: World, cache: BlobCache, docker_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    world: World, cache: BlobCache, docker_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    where: str,
 ) -> None:
-    """A TLS registry on a non-loopback address: its self-signed certificate is refused
-    (no fallback to HTTP), and accepted once trusted through ``SSL_CERT_FILE``."""
-    address = _non_loopback_address()
+    """A TLS registry: its self-signed certificate is refused (no fallback to plain HTTP,
+    even on loopback), and accepted once trusted through ``SSL_CERT_FILE``."""
+    address = "127.0.0.1" if where == "loopback" else _non_loopback_address()
     need(address is not None, "no non-loopback IPv4 address on this machine")
     assert address is not None
     cert, key = write_tls_certificate(tmp_path / "tls", address)

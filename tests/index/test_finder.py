@@ -444,3 +444,13 @@ def test_download_progress_and_404(tmp_path: Path, cache_dir: Path, target: Targ
         with pytest.raises(NetworkError, match="HTTP 404"):
             c.download(f"{srv.base}/files/missing-1.0-py3-none-any.whl", "0" * 64, tmp_path / "out2")
         assert list((tmp_path / "out2").iterdir()) == []
+
+
+def test_pep658_metadata_hash_verified(repo: Path, http: HttpClient, target: Target) -> None:
+    with IndexServer(repo, mode="json") as srv:
+        f = PackageFinder(settings(IndexConfig("pypi", srv.url)), target, http=http)
+        c = f.find("beta").candidates[0]
+        assert c.metadata_url is not None
+        f._meta_hashes[c.metadata_url] = "0" * 64  # what a tampered index page would claim
+        with pytest.raises(HashMismatchError, match=r"beta-2\.0-.*\.whl\.metadata"):
+            f.metadata(c)

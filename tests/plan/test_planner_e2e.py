@@ -12,21 +12,21 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 from packaging.pylock import Pylock
+from support.alpine_rootfs import Rootfs
+from support.common import ALPINE_FIXTURE, need
+from support.index_server import IndexServer
+from support.wheels import build_sdist, build_wheel
 
 from muslin.cli import cli
 from muslin.cli.errors import run_guarded
-from support.common import ALPINE_FIXTURE, need
-from tests.support.alpine_rootfs import Rootfs
-from tests.support.index_server import IndexServer
-from tests.support.wheels import build_sdist, build_wheel
 
 MUSL_TAG = "cp311-cp311-musllinux_1_2_x86_64"
 ABI3_MUSL = "cp37-abi3-musllinux_1_1_x86_64"

@@ -10,6 +10,7 @@ built here is removed afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -87,10 +88,8 @@ def built_images(docker_client: Any) -> Iterator[list[str]]:
     tags: list[str] = []
     yield tags
     for tag in tags:
-        try:
+        with contextlib.suppress(Exception):
             docker_client.images.remove(tag, force=True, noprune=False)
-        except Exception:
-            pass
 
 
 def import_names(wheel: Path) -> list[str]:
@@ -163,18 +162,27 @@ def test_cli_dockerfile_builds_and_imports(
         ]
         if venv:
             args += ["--venv", "/opt/venv"]
+        else:
+            # the application options, for real (the fixture has no adduser: a bare UID)
+            (ctx / "app.py").write_text("import orjson, yaml\nprint('app', orjson.dumps(yaml.safe_load('a: 1')).decode())\n")
+            args += ["--user", "10001", "--workdir", "/srv", "--copy", "app.py:/srv/app.py", "--cmd", '["python3", "app.py"]']
         code, err = muslin(tmp_path, capsys, *args)
         assert code == 0, err
         text = (ctx / "Dockerfile").read_text()
         assert f"ARG BASE_IMAGE={musl_python_image}\n" in text
         assert ("/opt/venv/bin/python -m pip install" in text) is venv
-        assert sorted(p.name for p in ctx.iterdir()) == ["Dockerfile", "requirements.pypi.txt"]
+        assert {"Dockerfile", "requirements.pypi.txt"} <= {p.name for p in ctx.iterdir()}
         tag = f"muslin-test/render-build-{'venv' if venv else 'system'}:{os.getpid()}"
         build = docker_build(ctx, tag, built_images)
         assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     modules = [m for w in wheels for m in import_names(w)]
     assert {"yaml", "regex", "orjson"} <= set(modules)
     smoke(tag, modules)
+    if not venv:
+        app = subprocess.run([DOCKER, "run", "--rm", "--network", "none", tag], capture_output=True, text=True, timeout=120)
+        assert app.stdout == 'app {"a":1}\n', app.stderr
+        whoami = docker_run(tag, "/bin/id", "-u")
+        assert whoami.stdout.strip() == "10001"
     if venv:
         where = docker_run(tag, "python3", "-c", "import sys, yaml; print(sys.prefix, yaml.__file__)")
         assert where.stdout.startswith("/opt/venv /opt/venv/lib/python3.11/site-packages/yaml/"), where.stdout

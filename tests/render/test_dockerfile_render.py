@@ -40,6 +40,7 @@ CASES: dict[str, tuple[Plan, DockerfileOptions]] = {
     "app_options": (render_plans.apk_python(), APP),
     "shell_cmd": (render_plans.python_alpine(), DockerfileOptions(cmd="exec python3 -m app \"$PORT\"", user="10001")),
     "no_buildkit": (render_plans.two_indexes(), DockerfileOptions(buildkit=False, compile=True, pip_check=False)),
+    "unpinned_pip": (dataclasses.replace(render_plans.no_python(), apk_packages=("python3~3.11", "py3-pip")), DockerfileOptions()),
     "subdir_context": (render_plans.pep668(), DockerfileOptions(context_dir="docker/py", dockerfile_path="docker/py/Dockerfile")),
 }
 
@@ -356,3 +357,35 @@ def test_user_template_errors_are_usage_errors(tmp_path: Path) -> None:
     broken.write_text("FROM x\n{% if %}\n")
     with pytest.raises(UsageError, match=r"broken\.j2:2"):
         render_dockerfile(render_plans.apk_python(), DockerfileOptions(template=broken))
+
+
+def test_builder_slot_is_empty_by_default_and_fillable(tmp_path: Path) -> None:
+    default = render_dockerfile(render_plans.apk_python()).text
+    assert [c.cmd for c in dockerfile.parse_string(default)].count("FROM") == 1
+    template = tmp_path / "multi.j2"
+    template.write_text(
+        '{% extends "muslin/Dockerfile.j2" %}\n'
+        "{% block builder %}\nFROM ${BASE_IMAGE} AS builder\n"
+        "RUN mkdir -p /wheels\n{% endblock %}\n"
+    )
+    text = render_dockerfile(render_plans.apk_python(), DockerfileOptions(template=template)).text
+    hadolint(text, tmp_path)
+    froms = [c for c in dockerfile.parse_string(text) if c.cmd == "FROM"]
+    assert [f.value for f in froms] == [("${BASE_IMAGE}", "AS", "builder"), ("${BASE_IMAGE}",)]
+
+
+def test_plan_that_keeps_everything_installs_nothing(tmp_path: Path) -> None:
+    plan = render_plans.apk_python()
+    plan = dataclasses.replace(plan, items=plan.keeps)
+    rendered = render_dockerfile(plan)
+    hadolint(rendered.text, tmp_path)
+    assert rendered.side_files == {}
+    assert [c.cmd for c in dockerfile.parse_string(rendered.text)] == ["ARG", "FROM"]
+    assert "keep 1" in rendered.text
+
+
+def test_unknown_index_kind_is_refused() -> None:
+    plan = render_plans.apk_python()
+    odd = dataclasses.replace(render_plans.PYPI, kind="svn")
+    with pytest.raises(UsageError, match="unknown kind 'svn'"):
+        render_dockerfile(dataclasses.replace(plan, indexes=(odd,)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -23,6 +23,9 @@ from muslin.render.dockerfile import (
     validate_options,
     write_dockerfile,
 )
+
+if TYPE_CHECKING:
+    from muslin.plan.planner import PlanOutcome
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -169,7 +172,7 @@ def command(image: str, output: str, context: str | None, **kwargs: Any) -> None
     report(output, rendered)
 
 
-def plan_dockerfile_writer(outcome: Any, own: dict[str, Any]) -> None:
+def plan_dockerfile_writer(outcome: PlanOutcome, own: dict[str, Any]) -> None:
     """``muslin plan --dockerfile PATH``: a ``POST_PLAN_WRITERS`` hook (built-in Dockerfile options)."""
     path = own.get("dockerfile")
     if not path:

@@ -48,7 +48,7 @@ def write_atomic(path: str, text: str) -> None:
     default=None,
     help="text (default): summary and table; json: every fact; requirements: pip constraints.",
 )
-@click.option("-o", "--output", metavar="FILE", help="Write to FILE (atomically) instead of stdout.")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE atomically instead of stdout ('-': stdout).")
 @click.option("--offline", is_flag=True, help="Do not use the network: local daemon, files and cached blobs only.")
 @click.option("--with-files", is_flag=True, help="JSON: include every apk package's file list.")
 def command(
@@ -90,10 +90,10 @@ def command(
 
     opened = open_image(image.strip(), platform, offline=offline)
     facts = inspect_opened(opened)
-    if output is not None:
+    if output is not None and output != "-":
         write_atomic(output, render(facts, chosen, with_files))
         return
-    if chosen == "text" and sys.stdout.isatty():
+    if chosen == "text" and output is None and sys.stdout.isatty():
         from rich.console import Console
 
         print_rich(facts, Console())

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from muslin.cli.dockerfile_cmd import plan_dockerfile_writer
 from muslin.cli.options import plan_options, request_from_options, split_plan_options
 from muslin.errors import UsageError
 from muslin.output.plan import print_plan, render_json
@@ -26,7 +27,7 @@ from muslin.plan.model import Plan
 from muslin.plan.planner import PlanOutcome, make_plan
 
 PostPlanWriter = Callable[[PlanOutcome, dict[str, Any]], None]
-POST_PLAN_WRITERS: list[PostPlanWriter] = []
+POST_PLAN_WRITERS: list[PostPlanWriter] = [plan_dockerfile_writer]
 """Called in order after a successful plan (e.g. ``--dockerfile PATH`` adds one)."""
 
 _PYLOCK = re.compile(r"^pylock\.([^.]+\.)?toml$")
@@ -73,6 +74,7 @@ def write_outputs(plan: Plan, outputs: tuple[str, ...]) -> list[str]:
     metavar="FILE",
     help="Write a lock file: *.txt (requirements with hashes) or pylock.toml (PEP 751). Repeatable.",
 )
+@click.option("--dockerfile", metavar="PATH", help="Also write the plan as a Dockerfile (see muslin dockerfile).")
 def command(image: str, as_json: bool, outputs: tuple[str, ...], **kwargs: Any) -> None:
     """Resolve requirements for IMAGE's exact target and show what happens to every package.
 

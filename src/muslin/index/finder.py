@@ -9,7 +9,10 @@
   find-links locations are always merged in;
 * :meth:`PackageFinder.metadata` reads METADATA through PEP 658/714 files, else
   HTTP range requests on the wheel (a host that ignores ``Range`` is
-  remembered), else a full download; results are cached on disk by sha256.
+  remembered), else a full download; results are cached on disk by sha256;
+* each project page, once evaluated for the target, is kept on disk keyed by
+  the page body and the target, so a warm re-plan skips parsing thousands of
+  file entries.
 
 Candidates of indexes that publish no hashes carry ``sha256 == ""``:
 :meth:`PackageFinder.with_hash` fills it (downloading the file once) and the

@@ -296,7 +296,7 @@ class HttpClient:
     verify: bool | str = True
 
     def __post_init__(self) -> None:
-        root = self.cache_dir if self.cache_dir is not None else cache_root() / "http"
+        root = Path(self.cache_dir) if self.cache_dir is not None else cache_root() / "http"
         self.cache_dir = root
         self._pages = _PageCache(root / "pages")
         self._blobs = root / "blobs"
@@ -640,10 +640,15 @@ class HttpClient:
 
 
 def _copy_atomic(src: Path, dest: Path) -> None:
+    """Hard-link (same filesystem) or copy ``src`` to ``dest`` through a temporary name."""
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
     os.close(fd)
     try:
-        shutil.copyfile(src, tmp)
+        os.unlink(tmp)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -660,15 +665,3 @@ def _parse_retry_after(value: str) -> float:
     except (TypeError, ValueError):
         return 0.0
     return max(0.0, when.timestamp() - time.time())
-
-
-def urljoin_clean(base: str, ref: str) -> str:
-    """Join like a browser, keeping userinfo out of the result."""
-    from urllib.parse import urljoin
-
-    return strip_userinfo(urljoin(base, ref))
-
-
-def url_without_fragment(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))

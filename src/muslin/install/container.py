@@ -156,6 +156,8 @@ class _Install:
                 self._run(runner, step)
             if steps.install is not None:
                 self._run(runner, steps.install)
+            if steps.compile is not None:
+                self._run(runner, steps.compile)
             self._verify(runner, steps)
             self._run(runner, steps.cleanup)
             con.step(f"committing {self.options.tag}")
@@ -227,29 +229,48 @@ class _Install:
         return result
 
     def _verify(self, runner: ContainerRunner, steps: InstallSteps) -> None:
+        """Requirements check and import check, run side by side; raise when either fails."""
+        checks = [e for e in (steps.check, steps.imports) if e is not None]
+        if not checks:
+            return
+        self.console.step(" and ".join(e.purpose for e in checks))
+        with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="muslin-verify") as pool:
+            futures = [pool.submit(runner.run, e.argv, e.env, "/", False) for e in checks]
+            results = [f.result() for f in futures]
         failures: list[str] = []
-        if steps.check is not None:
-            self.console.step(steps.check.purpose)
-            result = runner.run(steps.check.argv, steps.check.env)
-            if steps.use_pip:
-                ours, others = pip_check_problems(result.stdout, (i.name for i in self.plan.installs))
-                for line in others:
-                    self.console.warn(f"not caused by this install: {line}")
-                if ours or (result.exit_code != 0 and not others):
-                    failures.append("pip check: " + ("; ".join(ours) or f"exit code {result.exit_code}"))
-            elif result.exit_code != 0:
-                failures.append("requirements check: " + ("; ".join(result.stdout) or f"exit code {result.exit_code}"))
-        if steps.imports is not None:
-            self.console.step(steps.imports.purpose)
-            result = runner.run(steps.imports.argv, steps.imports.env)
-            if result.exit_code != 0:
-                failed = [line.removeprefix("FAILED ") for line in result.stderr if line.startswith("FAILED ")]
-                if not failed:
-                    current = next((line[len("importing ") :] for line in reversed(result.stdout) if line.startswith("importing ")), "?")
-                    failed = [f"{current}: the interpreter died (exit code {result.exit_code})"]
-                failures.append("import " + "; ".join(failed))
+        for step, result in zip(checks, results, strict=True):
+            runner.replay(result)
+            if step is steps.imports:
+                failures += self._import_failures(result)
+            else:
+                failures += self._check_failures(result, steps.use_pip)
         if failures:
             raise DockerError("verification failed, nothing committed: " + " | ".join(failures))
+
+    def _check_failures(self, result: ExecResult, use_pip: bool) -> list[str]:
+        if not use_pip:
+            if result.exit_code == 0:
+                return []
+            return ["requirements check: " + ("; ".join(result.stdout) or f"exit code {result.exit_code}")]
+        ours, others = pip_check_problems(result.stdout, (i.name for i in self.plan.installs))
+        for line in others:
+            self.console.warn(f"not caused by this install: {line}")
+        if ours:
+            return ["pip check: " + "; ".join(ours)]
+        if result.exit_code != 0 and not others:
+            return [f"pip check: exit code {result.exit_code}: " + " ".join(result.stderr[-1:])]
+        return []
+
+    @staticmethod
+    def _import_failures(result: ExecResult) -> list[str]:
+        if result.exit_code == 0:
+            return []
+        failed = [line.removeprefix("FAILED ") for line in result.stderr if line.startswith("FAILED ")]
+        if not failed:
+            started = [line[len("importing ") :] for line in result.stdout if line.startswith("importing ")]
+            culprit = started[-1] if started else "?"
+            failed = [f"{culprit}: the interpreter died (exit code {result.exit_code})"]
+        return ["import " + "; ".join(failed)]
 
     def _remove(self) -> None:
         if self.container_id is None:

@@ -19,7 +19,7 @@ from muslin.install.archive import TarEntry
 from muslin.install.steps import LIB_DIR, SCRIPT_DIR, WHEEL_DIR, WORK_DIR
 
 HELPER_LIBRARIES = ("installer", "packaging")
-SCRIPTS = ("install_wheels.py", "check_requirements.py", "import_modules.py")
+SCRIPTS = ("install_wheels.py", "compile_installed.py", "check_requirements.py", "import_modules.py")
 
 
 def _rel(path: str) -> str:

@@ -52,8 +52,10 @@ class ContainerRunner:
         self.container_id = container_id
         self.console = console
 
-    def run(self, argv: Sequence[str], env: Mapping[str, str] | None = None, workdir: str = "/") -> ExecResult:
-        """Run ``argv``; print its output live; return the exit code (from exec inspect)."""
+    def run(
+        self, argv: Sequence[str], env: Mapping[str, str] | None = None, workdir: str = "/", echo: bool = True
+    ) -> ExecResult:
+        """Run ``argv``; print its output live (``echo``) and keep it; exit code from exec inspect."""
         from docker.errors import DockerException
 
         api = self.client.api
@@ -73,19 +75,27 @@ class ContainerRunner:
             for out_chunk, err_chunk in stream:
                 for name, chunk in (("stdout", out_chunk), ("stderr", err_chunk)):
                     if chunk:
-                        self._emit(result, name, splitters[name].feed(chunk))
+                        self._emit(result, name, splitters[name].feed(chunk), echo)
             for name, splitter in splitters.items():
-                self._emit(result, name, splitter.flush())
+                self._emit(result, name, splitter.flush(), echo)
             code = api.exec_inspect(exec_id)["ExitCode"]
         except DockerException as exc:
             raise DockerError(f"running {argv[0]} in the container failed: {docker_message(exc)}") from None
         result.exit_code = int(code) if code is not None else -1
         return result
 
-    def _emit(self, result: ExecResult, stream: str, lines: list[str]) -> None:
+    def _emit(self, result: ExecResult, stream: str, lines: list[str], echo: bool) -> None:
         for line in lines:
             (result.stdout if stream == "stdout" else result.stderr).append(line)
-            self.console.output(stream, line)
+            if echo:
+                self.console.output(stream, line)
+
+    def replay(self, result: ExecResult) -> None:
+        """Print the output of a run made with ``echo=False`` (stdout, then stderr)."""
+        for line in result.stdout:
+            self.console.output("stdout", line)
+        for line in result.stderr:
+            self.console.output("stderr", line)
 
     def put_archive(self, path: str, data: IO[bytes]) -> None:
         """Extract the tar stream ``data`` at ``path`` inside the container."""

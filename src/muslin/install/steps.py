@@ -21,11 +21,13 @@ CONTAINER_ROLE = "install"
 
 IDLE_SLEEP: tuple[str, ...] = ("/bin/sleep", "2147483647")
 
-_PIP_ENV = {
-    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    "PIP_ROOT_USER_ACTION": "ignore",
-    "PYTHONUNBUFFERED": "1",
-}
+PYCACHE_DIR = f"{WORK_DIR}/pycache"
+
+_PY_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONPYCACHEPREFIX": PYCACHE_DIR}
+"""Every Python run: live output; bytecode of pip, the stdlib and muslin's scripts goes to
+the work directory (removed before commit), not into the image."""
+
+_PIP_ENV = {**_PY_ENV, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_ROOT_USER_ACTION": "ignore"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class InstallSteps:
     """Container paths of the wheels, in install order."""
     prepare: tuple[Exec, ...]
     install: Exec | None
+    compile: Exec | None
+    """Byte-compile the installed files (in parallel; the install itself does not compile)."""
     check: Exec | None
     imports: Exec | None
     cleanup: Exec
@@ -64,7 +68,7 @@ class InstallSteps:
 
     @property
     def execs(self) -> tuple[Exec, ...]:
-        optional = (self.install, self.check, self.imports)
+        optional = (self.install, self.compile, self.check, self.imports)
         return (*self.prepare, *(e for e in optional if e is not None), self.cleanup)
 
 
@@ -91,10 +95,11 @@ def make_steps(plan: Plan, wheel_files: tuple[str, ...], modules: tuple[str, ...
         argv = [base, "-m", "venv", "--without-pip"]
         if plan.venv.system_site_packages:
             argv.append("--system-site-packages")
-        prepare.append(Exec(f"create venv {venv}", (*argv, venv)))
+        prepare.append(Exec(f"create venv {venv}", (*argv, venv), dict(_PY_ENV)))
     wheel_paths = tuple(f"{WHEEL_DIR}/{name}" for name in wheel_files)
     names = tuple(i.name for i in plan.installs)
     install: Exec | None = None
+    compile_step: Exec | None = None
     check: Exec | None = None
     imports: Exec | None = None
     if wheel_paths:
@@ -104,12 +109,12 @@ def make_steps(plan: Plan, wheel_files: tuple[str, ...], modules: tuple[str, ...
                 env["PIP_BREAK_SYSTEM_PACKAGES"] = "1"
             install = Exec(
                 "install wheels with pip",
-                (python, "-m", "pip", "install", "--no-index", "--no-deps", "--no-cache-dir", *wheel_paths),
+                (python, "-m", "pip", "install", "--no-index", "--no-deps", "--no-cache-dir", "--no-compile", *wheel_paths),
                 env,
             )
             check = Exec("pip check", (python, "-m", "pip", "check"), dict(_PIP_ENV))
         else:
-            env = {"PYTHONUNBUFFERED": "1"}
+            env = dict(_PY_ENV)
             if plan.venv.break_system_packages and not venv:
                 env["MUSLIN_BREAK_SYSTEM_PACKAGES"] = "1"
             install = Exec(
@@ -120,18 +125,24 @@ def make_steps(plan: Plan, wheel_files: tuple[str, ...], modules: tuple[str, ...
             check = Exec(
                 "check requirements",
                 (python, f"{SCRIPT_DIR}/check_requirements.py", LIB_DIR, *names),
-                {"PYTHONUNBUFFERED": "1"},
+                dict(_PY_ENV),
             )
+        compile_step = Exec(
+            "byte-compile installed files",
+            (python, f"{SCRIPT_DIR}/compile_installed.py", *names),
+            dict(_PY_ENV),
+        )
         if modules is None or modules:
             shown = modules if modules is not None else ("<top-level modules of each wheel>",)
             imports = Exec(
                 "import installed modules",
                 (python, f"{SCRIPT_DIR}/import_modules.py", *shown),
-                {"PYTHONUNBUFFERED": "1"},
+                dict(_PY_ENV),
             )
     cleanup = Exec(
         f"remove {WORK_DIR}",
-        (python if not venv else base, "-c", f"import shutil; shutil.rmtree({WORK_DIR!r}, ignore_errors=True)"),
+        (base, "-c", f"import shutil; shutil.rmtree({WORK_DIR!r}, ignore_errors=True)"),
+        dict(_PY_ENV),
     )
     idle: list[tuple[str, ...]] = [IDLE_SLEEP]
     if plan.image.has_python:
@@ -146,6 +157,7 @@ def make_steps(plan: Plan, wheel_files: tuple[str, ...], modules: tuple[str, ...
         wheel_paths=wheel_paths,
         prepare=tuple(prepare),
         install=install,
+        compile=compile_step,
         check=check,
         imports=imports,
         cleanup=cleanup,

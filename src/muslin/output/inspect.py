@@ -12,6 +12,7 @@ from rich.text import Text
 from muslin.facts.model import Distribution, ImageFacts, Owner, PythonInstall
 
 FORMATS = ("text", "json", "requirements")
+_LABEL_WIDTH = len("Repositories") + 2
 
 
 def _os_line(facts: ImageFacts) -> str:
@@ -85,7 +86,7 @@ def _table_rows(facts: ImageFacts) -> tuple[list[str], list[list[str]]]:
 def render_text(facts: ImageFacts) -> str:
     """Plain aligned text: the summary, then the distribution table."""
     rows = summary(facts)
-    width = max(len(label) for label, _ in rows) + 2
+    width = max(_LABEL_WIDTH, *(len(label) + 2 for label, _ in rows))
     out: list[str] = []
     for label, lines in rows:
         for i, line in enumerate(lines):
@@ -162,6 +163,9 @@ def render_requirements(facts: ImageFacts) -> str:
         if dist.site_packages not in sites or dist.canonical_name in seen:
             continue
         seen.add(dist.canonical_name)
+        if not dist.version:
+            lines.append(f"# {dist.name}: version unknown  # {_owner_comment(dist.owner)}")
+            continue
         lines.append(f"{_pin(dist)}  # {_owner_comment(dist.owner)}")
     return "\n".join(lines) + "\n"
 

@@ -18,6 +18,7 @@ every value that lands in a ``RUN`` line goes through the ``sh`` filter):
 ``base``            :class:`BaseImage`: ``arg`` (ARG name), ``default`` (``alpine:3.18@sha256:...``),
                     ``pinned`` (digest in the default), ``note`` (why not pinned, or ``""``)
 ``apk_packages``    apk packages to add first (``python3~3.11``), possibly empty
+``apk_unpinned``    those of them without a version constraint
 ``system_python``   the image's interpreter (runs ``-m venv`` or, without a venv, pip)
 ``python``          the interpreter that runs pip during the build (the venv's when there is one)
 ``venv``            :class:`~muslin.plan.model.VenvDecision` (``venv.path`` is None: no venv)
@@ -323,8 +324,10 @@ def _index_installs(plan: Plan, options: DockerfileOptions) -> tuple[IndexInstal
             for item in items:
                 assert item.artifact is not None
                 _check_url(f"the URL of {item.name}", item.artifact.url)
-        else:
+        elif ref.kind in ("simple", "find-links"):
             kind, url = ref.kind, _check_url(f"index {name!r}", ref.url)
+        else:
+            raise UsageError(f"index {name!r} has an unknown kind {ref.kind!r} (simple, find-links, direct)")
         slug = _slug(name, taken)
         filename = f"requirements.{slug}.txt"
         secret = None
@@ -435,6 +438,7 @@ def build_context(plan: Plan, options: DockerfileOptions, facts: ImageFacts | No
         "regenerate": plan.command,
         "base": _base_image(plan.image, options),
         "apk_packages": plan.apk_packages,
+        "apk_unpinned": tuple(p for p in plan.apk_packages if _apk_name(p) == p),
         "system_python": system_python,
         "python": python,
         "venv": plan.venv,

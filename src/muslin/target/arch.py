@@ -1,42 +1,17 @@
-"""Architecture names: Docker platforms, apk arches and ``platform_machine``.
+"""Architecture names for the target: Docker platforms, apk arches, ``platform_machine``.
 
-The three vocabularies differ (``linux/arm64`` / ``aarch64`` / ``aarch64``,
-``linux/arm/v7`` / ``armv7`` / ``armv7l``, ``linux/386`` / ``x86`` / ``i686``);
-muslin's target uses ``platform_machine`` as its canonical arch.
+Parsing follows :mod:`muslin.image.platform` (the image side's spellings); this
+module adds what the target needs on top: unknown architectures are a clear
+:class:`UsageError` (a wheel tag for ``mips`` would silently match nothing),
+and ``platform_machine`` is the target's canonical arch name.
 """
 
 from __future__ import annotations
 
 from muslin.errors import UsageError
+from muslin.image.platform import from_apk_arch, parse_platform
 
-# Docker "os/arch[/variant]" -> platform_machine (uname -m inside an Alpine container).
-_DOCKER_TO_MACHINE: dict[str, str] = {
-    "amd64": "x86_64",
-    "arm64": "aarch64",
-    "arm64/v8": "aarch64",
-    "arm/v7": "armv7l",
-    "arm/v6": "armv6l",
-    "arm": "armv7l",
-    "386": "i686",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-    "loong64": "loongarch64",
-}
-
-# apk arch (lib/apk/arch) -> platform_machine.
-_APK_TO_MACHINE: dict[str, str] = {
-    "x86_64": "x86_64",
-    "aarch64": "aarch64",
-    "armv7": "armv7l",
-    "armhf": "armv6l",
-    "x86": "i686",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-    "loongarch64": "loongarch64",
-}
-
+# platform_machine -> Docker platform string as users write it.
 _MACHINE_TO_DOCKER: dict[str, str] = {
     "x86_64": "linux/amd64",
     "aarch64": "linux/arm64",
@@ -48,53 +23,54 @@ _MACHINE_TO_DOCKER: dict[str, str] = {
     "riscv64": "linux/riscv64",
     "loongarch64": "linux/loong64",
 }
-
-_MACHINE_TO_APK: dict[str, str] = {m: a for a, m in _APK_TO_MACHINE.items()}
+_MACHINE_TO_APK: dict[str, str] = {
+    "x86_64": "x86_64",
+    "aarch64": "aarch64",
+    "armv7l": "armv7",
+    "armv6l": "armhf",
+    "i686": "x86",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "loongarch64": "loongarch64",
+}
 
 MACHINES: tuple[str, ...] = tuple(_MACHINE_TO_DOCKER)
 
 
-def docker_platform_to_machine(platform: str) -> str:
-    """``linux/arm64`` (or ``arm64``) -> ``aarch64``; UsageError for unknown platforms."""
-    text = platform.strip().lower()
-    os_name, _, rest = text.partition("/")
-    if not rest:
-        os_name, rest = "linux", os_name
-    if os_name != "linux":
-        raise UsageError(f"unsupported platform {platform!r}: only linux/* targets exist for Alpine")
-    machine = _DOCKER_TO_MACHINE.get(rest)
-    if machine is None:
-        known = ", ".join(sorted({"linux/" + k for k in _DOCKER_TO_MACHINE}))
-        raise UsageError(f"unknown platform {platform!r} (known: {known})")
+def _known(machine: str, what: str) -> str:
+    if machine not in _MACHINE_TO_DOCKER:
+        known = ", ".join(sorted(_MACHINE_TO_DOCKER.values()))
+        raise UsageError(f"unknown {what} (known platforms: {known})")
     return machine
+
+
+def docker_platform_to_machine(platform: str) -> str:
+    """``linux/arm64`` (or ``arm64``, ``linux/arm64/v8``) -> ``aarch64``."""
+    p = parse_platform(platform)
+    if p.os != "linux":
+        raise UsageError(f"unsupported platform {platform!r}: Alpine targets are linux/*")
+    return _known(p.machine, f"platform {platform!r}")
 
 
 def apk_arch_to_machine(apk_arch: str) -> str:
-    machine = _APK_TO_MACHINE.get(apk_arch.strip())
-    if machine is None:
-        raise UsageError(f"unknown apk architecture {apk_arch!r}")
-    return machine
+    """apk arch (``etc/apk/arch``: ``aarch64``, ``armv7``, ``x86``) -> ``platform_machine``."""
+    return _known(from_apk_arch(apk_arch).machine, f"apk architecture {apk_arch!r}")
 
 
 def to_machine(arch: str) -> str:
-    """Any of the three spellings -> ``platform_machine``."""
+    """A ``platform_machine``, apk arch or Docker platform/arch -> ``platform_machine``."""
     text = arch.strip()
     if text in _MACHINE_TO_DOCKER:
         return text
-    if text in _APK_TO_MACHINE:
-        return _APK_TO_MACHINE[text]
+    if text in _MACHINE_TO_APK.values():
+        return apk_arch_to_machine(text)
     return docker_platform_to_machine(text)
 
 
 def machine_to_docker_platform(machine: str) -> str:
-    try:
-        return _MACHINE_TO_DOCKER[machine]
-    except KeyError:
-        raise UsageError(f"unknown architecture {machine!r}") from None
+    return _MACHINE_TO_DOCKER[_known(machine, f"architecture {machine!r}")]
 
 
 def machine_to_apk_arch(machine: str) -> str:
-    try:
-        return _MACHINE_TO_APK[machine]
-    except KeyError:
-        raise UsageError(f"unknown architecture {machine!r}") from None
+    return _MACHINE_TO_APK[_known(machine, f"architecture {machine!r}")]

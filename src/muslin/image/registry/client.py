@@ -68,7 +68,7 @@ class FetchedManifest:
 
 
 class RegistryClient:
-    """One registry host; thread-compatible, not thread-safe."""
+    """One registry host.  Once a first request chose the scheme, threads may share it."""
 
     def __init__(
         self,
@@ -116,11 +116,11 @@ class RegistryClient:
         return f"{self._scheme}://{self.host}"
 
     def _probe_scheme(self) -> str:
-        """Loopback only: HTTPS if it connects, else plain HTTP."""
+        """Loopback only: HTTPS if a TLS server answers (even with an untrusted certificate), else HTTP."""
         try:
             self._http.get(f"https://{self.host}/v2/", timeout=5.0).close()
-        except httpx.TransportError:
-            return "http"
+        except httpx.TransportError as exc:
+            return "https" if _tls_failure(exc) is not None else "http"
         return "https"
 
     def _sleep(self, attempt: int, response: httpx.Response | None) -> None:
@@ -236,14 +236,13 @@ class RegistryClient:
         """The manifest/index for a tag or digest; digest-pinned ones are verified (and cached)."""
         by_digest = ":" in reference
         shown = f"{self.display_host}/{repository}{'@' if by_digest else ':'}{reference}"
-        ref_key = f"{self.display_host}/{repository}{'@' if by_digest else ':'}{reference}"
         if by_digest:
             split_digest(reference)
             cached = self.cache.read(reference)
             if cached is not None:
                 return FetchedManifest(cached, self._media_type_of(cached, None), reference)
         if self.offline:
-            record = self.cache.load_ref(ref_key)
+            record = self.cache.load_ref(shown)
             data = self.cache.read(record.digest) if record is not None else None
             if record is None or data is None:
                 raise NetworkError(f"offline and not cached: {shown}")
@@ -276,7 +275,7 @@ class RegistryClient:
             raise UnsupportedImageError(f"manifest {shown}: Docker schema 1 manifests are not supported")
         self.cache.put_bytes(digest, data, f"manifest {shown}")
         if not by_digest:
-            self.cache.save_ref(RefRecord(ref_key, digest, media_type))
+            self.cache.save_ref(RefRecord(shown, digest, media_type))
         return FetchedManifest(data, media_type, digest)
 
     @staticmethod

@@ -40,9 +40,11 @@ def _dist_infos(names: set[str]) -> list[tuple[str, str]]:
 
 
 def _compile(path: str) -> str | None:
-    """Compile one file; the ``.pyc`` path, or None when it does not compile."""
+    """Compile one file beside its source (whatever ``PYTHONPYCACHEPREFIX`` says); the ``.pyc`` path."""
+    folder, name = os.path.split(path)
+    cfile = os.path.join(folder, "__pycache__", name[:-3] + "." + str(sys.implementation.cache_tag) + ".pyc")
     try:
-        return py_compile.compile(path, doraise=True, quiet=1)
+        return py_compile.compile(path, cfile=cfile, doraise=True, quiet=1)
     except (py_compile.PyCompileError, OSError, ValueError):
         return None
 
@@ -58,8 +60,8 @@ def main(argv: list[str]) -> int:
     jobs: list[tuple[str, str, list[str]]] = []
     for site, dist_info in _dist_infos({_canonical(n) for n in argv}):
         with open(os.path.join(dist_info, "RECORD"), newline="", encoding="utf-8") as fh:
-            rows = [row[0] for row in csv.reader(fh) if row]
-        sources = [os.path.normpath(os.path.join(site, r)) for r in rows if r.endswith(".py")]
+            recorded = [row[0] for row in csv.reader(fh) if row]
+        sources = [os.path.normpath(os.path.join(site, r)) for r in recorded if r.endswith(".py")]
         jobs.append((site, dist_info, [s for s in sources if os.path.isfile(s)]))
     files = [f for _site, _info, sources in jobs for f in sources]
     results: dict[str, str | None] = {}
@@ -69,7 +71,8 @@ def main(argv: list[str]) -> int:
             from concurrent.futures import ProcessPoolExecutor
 
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                results = dict(zip(files, pool.map(_compile, files, chunksize=64)))
+                outputs = list(pool.map(_compile, files, chunksize=64))
+            results = {path: outputs[i] for i, path in enumerate(files)}
         except (ImportError, OSError, NotImplementedError):
             results = {}
     for path in files:

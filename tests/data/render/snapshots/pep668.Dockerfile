@@ -15,7 +15,7 @@
 ARG BASE_IMAGE=alpine:3.20@sha256:d3dfed77bb64d7d29a735783a2a90e9a1979dacbe1b8dead996d9ebc78544336
 
 FROM ${BASE_IMAGE}
-# the image is externally managed (PEP 668): install into a venv
+# Virtual environment /opt/venv: the image is externally managed (PEP 668): install into a venv
 ENV VIRTUAL_ENV=/opt/venv PATH="/opt/venv/bin:$PATH"
 RUN /usr/bin/python3.12 -m venv --system-site-packages --without-pip /opt/venv
 

@@ -14,7 +14,7 @@
 ARG BASE_IMAGE=alpine:3.18@sha256:389a1d5981724e573a24f2791df81b3bf05c91e5f722e20a59dd4c29a49da6b0
 
 FROM ${BASE_IMAGE}
-# --venv /opt/venv
+# Virtual environment /opt/venv: --venv /opt/venv
 ENV VIRTUAL_ENV=/opt/venv PATH="/opt/venv/bin:$PATH"
 RUN /usr/bin/python3.11 -m venv --system-site-packages --without-pip /opt/venv
 

@@ -1,0 +1,308 @@
+"""Install pieces that need no Docker: tar streams, steps, verification helpers, commit config, contexts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from install_helpers import fixture_image_info, make_plan
+
+from muslin.errors import DockerError, UsageError
+from muslin.install.archive import SPOOL_LIMIT, TarEntry, build_tar
+from muslin.install.commit import commit_config, human_size, image_labels, parse_tag
+from muslin.install.container import InstallOptions, check_plan, image_reference
+from muslin.install.dockerhost import context_endpoint
+from muslin.install.dryrun import describe_install
+from muslin.install.payload import payload_entries
+from muslin.install.steps import SCRIPT_DIR, WHEEL_DIR, make_steps
+from muslin.install.verify import pip_check_problems, top_level_modules
+from muslin.plan.model import VenvDecision
+from tests.support.wheels import build_wheel
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "src" / "muslin" / "install" / "scripts"
+IMAGE = "muslin-test/musl-python:3.11"
+
+
+@pytest.fixture
+def wheels(tmp_path: Path) -> list[Path]:
+    return [
+        build_wheel(tmp_path, "alpha", "1.0"),
+        build_wheel(tmp_path, "beta-pkg", "2.0", requires=["alpha>=1"]),
+    ]
+
+
+# -- tar streams --------------------------------------------------------------
+
+
+def test_build_tar_members_owned_by_root(tmp_path: Path) -> None:
+    src = tmp_path / "f.bin"
+    src.write_bytes(b"x" * 1000)
+    entries = [TarEntry("tmp/w"), TarEntry("tmp/w/f.bin", source=src), TarEntry("tmp/w/s.py", data=b"print(1)\n", mode=0o755)]
+    with build_tar(entries) as stream, tarfile.open(fileobj=stream) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert list(members) == ["tmp/w", "tmp/w/f.bin", "tmp/w/s.py"]
+        assert members["tmp/w"].isdir() and members["tmp/w"].mode == 0o755
+        assert all(m.uid == 0 and m.gid == 0 for m in members.values())
+        assert members["tmp/w/s.py"].mode == 0o755
+        extracted = tar.extractfile("tmp/w/f.bin")
+        assert extracted is not None and extracted.read() == b"x" * 1000
+
+
+def test_build_tar_spills_large_streams_to_disk(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    big.write_bytes(b"\0" * (SPOOL_LIMIT + 1))
+    with build_tar([TarEntry("big", source=big)]) as stream:
+        assert stream._rolled  # type: ignore[attr-defined]
+        assert stream.read(512)[:3] == b"big"
+
+
+def test_payload_has_wheels_scripts_and_helpers(wheels: list[Path]) -> None:
+    named = [(w.name, w) for w in wheels]
+    names = {e.name for e in payload_entries(named, with_libraries=True)}
+    assert f"{WHEEL_DIR.lstrip('/')}/{wheels[0].name}" in names
+    assert f"{SCRIPT_DIR.lstrip('/')}/import_modules.py" in names
+    assert any(n.endswith("/lib/installer/__init__.py") for n in names)
+    assert any(n.endswith("/lib/packaging/requirements.py") for n in names)
+    assert not any("__pycache__" in n for n in names)
+    without = {e.name for e in payload_entries(named, with_libraries=False)}
+    assert not any("/lib/" in n for n in without)
+
+
+# -- steps --------------------------------------------------------------------
+
+
+def test_steps_with_pip(wheels: list[Path]) -> None:
+    plan = make_plan(fixture_image_info(IMAGE), wheels, "http://127.0.0.1:1/")
+    steps = make_steps(plan, tuple(w.name for w in wheels), ("alpha", "beta_pkg"))
+    assert steps.use_pip and steps.python == "/usr/bin/python3.11"
+    assert steps.install is not None
+    argv = steps.install.argv
+    assert argv[:4] == ("/usr/bin/python3.11", "-m", "pip", "install")
+    assert {"--no-index", "--no-deps", "--no-compile"} <= set(argv)
+    assert argv[-2:] == tuple(f"{WHEEL_DIR}/{w.name}" for w in wheels)
+    assert "PIP_BREAK_SYSTEM_PACKAGES" not in steps.install.env
+    assert steps.check is not None and steps.check.argv[1:] == ("-m", "pip", "check")
+    assert steps.imports is not None and steps.imports.argv[-2:] == ("alpha", "beta_pkg")
+    assert steps.prepare == ()
+    assert steps.idle_commands[0] == ("/bin/sleep", "2147483647")
+
+
+def test_steps_without_pip_use_installer(wheels: list[Path]) -> None:
+    plan = make_plan(fixture_image_info(IMAGE, has_pip=False), wheels, "http://127.0.0.1:1/")
+    steps = make_steps(plan, tuple(w.name for w in wheels), ())
+    assert not steps.use_pip
+    assert steps.install is not None and steps.install.argv[1] == f"{SCRIPT_DIR}/install_wheels.py"
+    assert steps.check is not None and steps.check.argv[1] == f"{SCRIPT_DIR}/check_requirements.py"
+    assert steps.check.argv[3:] == ("alpha", "beta-pkg")
+    assert steps.imports is None  # no modules to import
+
+
+def test_steps_venv_and_break_system_packages(wheels: list[Path]) -> None:
+    venv = make_plan(fixture_image_info(IMAGE), wheels, "http://x/", venv=VenvDecision("/opt/venv", True, "PEP 668"))
+    steps = make_steps(venv, ("a.whl",), None)
+    assert steps.prepare[0].argv == (
+        "/usr/bin/python3.11", "-m", "venv", "--without-pip", "--system-site-packages", "/opt/venv",
+    )
+    assert steps.python == "/opt/venv/bin/python" and steps.use_pip
+    isolated = make_plan(fixture_image_info(IMAGE), wheels, "http://x/", venv=VenvDecision("/opt/venv", False))
+    assert not make_steps(isolated, ("a.whl",), None).use_pip  # system pip invisible in the venv
+    breaking = make_plan(fixture_image_info(IMAGE), wheels, "http://x/", venv=VenvDecision(None, True, "", True))
+    install = make_steps(breaking, ("a.whl",), None).install
+    assert install is not None and install.env["PIP_BREAK_SYSTEM_PACKAGES"] == "1"
+
+
+def test_apk_packages_need_a_network(wheels: list[Path]) -> None:
+    from dataclasses import replace
+
+    plan = replace(make_plan(fixture_image_info(IMAGE), wheels, "http://x/"), apk_packages=("python3~3.11", "py3-pip"))
+    with pytest.raises(UsageError, match="--network"):
+        check_plan(plan, InstallOptions(tag="a:b"))
+    check_plan(plan, InstallOptions(tag="a:b", network="bridge"))
+    steps = make_steps(plan, ("a.whl",), None)
+    assert steps.prepare[0].argv == ("apk", "add", "--no-cache", "python3~3.11", "py3-pip")
+
+
+def test_image_reference_strips_source_prefix(wheels: list[Path]) -> None:
+    from dataclasses import replace
+
+    plan = make_plan(fixture_image_info(IMAGE), wheels, "http://x/")
+    assert image_reference(replace(plan, image=replace(plan.image, pull_reference="docker:" + IMAGE))) == IMAGE
+    with pytest.raises(UsageError, match="load it into Docker"):
+        image_reference(replace(plan, image=replace(plan.image, pull_reference=None)))
+
+
+def test_dry_run_lists_everything(wheels: list[Path]) -> None:
+    plan = make_plan(fixture_image_info(IMAGE), wheels, "http://127.0.0.1:1/", venv=VenvDecision("/opt/venv", True))
+    text = "\n".join(describe_install(plan, InstallOptions(tag="app:py", network=None)))
+    assert "network none" in text and "org.muslin.role=install" in text
+    assert wheels[0].name in text and "sha256:" in text
+    assert "-m venv --without-pip --system-site-packages /opt/venv" in text
+    assert "/opt/venv/bin/python -m pip install --no-index --no-deps" in text
+    assert plan.plan_hash() in text and "app:py" in text
+    assert "VIRTUAL_ENV=/opt/venv" in text
+
+
+# -- verification helpers -----------------------------------------------------
+
+
+def test_top_level_modules_from_wheel_contents(tmp_path: Path) -> None:
+    wheel = build_wheel(
+        tmp_path,
+        "mixed",
+        "1.0",
+        tags="cp311-cp311-musllinux_1_2_x86_64",
+        files={
+            "mixed/__init__.py": "",
+            "_mixed_speedups.cpython-311-x86_64-linux-musl.so": b"\x7fELF",
+            "single.py": "",
+            "nsdir/sub/__init__.py": "",
+            "tests/test_x.py": "",
+            "mixed-1.0.data/purelib/extra_mod/__init__.py": "",
+            "mixed-1.0.data/scripts/tool": "#!python\n",
+            "mixed-1.0.data/headers/h.h": "",
+        },
+    )
+    assert top_level_modules(wheel) == ("_mixed_speedups", "extra_mod", "mixed", "nsdir", "single")
+
+
+def test_top_level_modules_bad_wheel(tmp_path: Path) -> None:
+    bad = tmp_path / "bad-1.0-py3-none-any.whl"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(DockerError, match="not a readable wheel"):
+        top_level_modules(bad)
+
+
+def test_pip_check_problems_split_by_installed_names() -> None:
+    lines = [
+        "requests 2.34.2 requires idna, which is not installed.",
+        "oldapk 1.0 has requirement six>=2, but you have six 1.0.",
+        "Foo-Bar 1.0 has requirement Typing_Extensions>=5, but you have typing-extensions 4.16.0.",
+        "weird output",
+        "No broken requirements found.",
+    ]
+    ours, others = pip_check_problems(lines, ["requests", "typing-extensions"])
+    assert ours == [lines[0], lines[2], "weird output"]
+    assert others == [lines[1]]
+
+
+def _run_script(name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(SCRIPTS / name), *args], capture_output=True, text=True, env=env)
+
+
+def test_import_modules_script_reports_failures() -> None:
+    ok = _run_script("import_modules.py", "json", "csv")
+    assert ok.returncode == 0 and "importing json" in ok.stdout
+    bad = _run_script("import_modules.py", "json", "no_such_module_xyz")
+    assert bad.returncode == 1
+    assert "FAILED no_such_module_xyz: ModuleNotFoundError" in bad.stderr
+
+
+def test_check_requirements_script_on_host() -> None:
+    import packaging
+
+    lib = str(Path(packaging.__file__).parent.parent)
+    result = _run_script("check_requirements.py", lib, "muslin")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_requirements_script_finds_missing(tmp_path: Path) -> None:
+    import os
+
+    import packaging
+
+    info = tmp_path / "needsx-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: needsx\nVersion: 1.0\nRequires-Dist: missingdep>=1\n"
+        "Requires-Dist: other; python_version < '3'\n\n"
+    )
+    lib = str(Path(packaging.__file__).parent.parent)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = _run_script("check_requirements.py", lib, "needsx", env=env)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == ["needsx 1.0 requires missingdep, which is not installed."]
+    unrelated = _run_script("check_requirements.py", lib, "somethingelse", env=env)
+    assert unrelated.returncode == 0
+    assert "warning (not caused by this install): needsx 1.0 requires missingdep" in unrelated.stdout
+
+
+# -- commit -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("myapp:py", ("myapp", "py")),
+        ("myapp", ("myapp", "latest")),
+        ("localhost:5000/team/app:1.2-rc", ("localhost:5000/team/app", "1.2-rc")),
+    ],
+)
+def test_parse_tag(ref: str, expected: tuple[str, str]) -> None:
+    assert parse_tag(ref) == expected
+
+
+@pytest.mark.parametrize("ref", ["MyApp:py", "app:", "app@sha256:" + "0" * 64, "app:bad tag", ""])
+def test_parse_tag_rejects(ref: str) -> None:
+    with pytest.raises(UsageError):
+        parse_tag(ref)
+
+
+def test_commit_config_restores_base_config(wheels: list[Path]) -> None:
+    plan = make_plan(fixture_image_info(IMAGE), wheels, "http://x/")
+    base = {"Id": "sha256:abc", "RepoDigests": [], "Config": {"Cmd": None, "Entrypoint": None, "Env": None, "Labels": None}}
+    labels = image_labels(plan, base)
+    assert labels["org.muslin.base-digest"] == "sha256:abc"
+    assert labels["org.muslin.plan-hash"] == plan.plan_hash()
+    conf = commit_config(base, labels, None)
+    assert conf["Entrypoint"] == []
+    assert conf["Labels"]["org.muslin.role"] == "image"
+    assert conf["Env"] is None
+    base_env = {"Config": {"Entrypoint": ["tini"], "Env": ["PATH=/usr/bin:/bin", "LANG=C"], "Labels": {"a": "b"}}}
+    venv = commit_config(base_env, labels, "/opt/venv")
+    assert venv["Entrypoint"] == ["tini"]
+    assert venv["Env"] == ["LANG=C", "VIRTUAL_ENV=/opt/venv", "PATH=/opt/venv/bin:/usr/bin:/bin"]
+    assert venv["Labels"]["a"] == "b"
+
+
+def test_human_size() -> None:
+    assert human_size(999) == "999 B"
+    assert human_size(50_100_000) == "50.1 MB"
+    assert human_size(-2_000) == "-2.0 kB"
+
+
+# -- Docker contexts ----------------------------------------------------------
+
+
+def _write_context(config_dir: Path, name: str, host: str, current: bool = True) -> None:
+    if current:
+        (config_dir / "config.json").write_text(json.dumps({"currentContext": name}))
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    meta = config_dir / "contexts" / "meta" / digest
+    meta.mkdir(parents=True)
+    (meta / "meta.json").write_text(
+        json.dumps({"Name": name, "Metadata": {}, "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}}})
+    )
+
+
+def test_context_endpoint_from_config(tmp_path: Path) -> None:
+    _write_context(tmp_path, "remote", "tcp://10.0.0.5:2376")
+    env = {"DOCKER_CONFIG": str(tmp_path)}
+    endpoint = context_endpoint(env)
+    assert endpoint is not None and endpoint.host == "tcp://10.0.0.5:2376" and endpoint.context == "remote"
+    assert context_endpoint({**env, "DOCKER_HOST": "unix:///x.sock"}) is None
+    assert context_endpoint({**env, "DOCKER_CONTEXT": "default"}) is None
+    with pytest.raises(DockerError, match="context 'other' not found"):
+        context_endpoint({**env, "DOCKER_CONTEXT": "other"})
+
+
+def test_context_endpoint_absent_config(tmp_path: Path) -> None:
+    assert context_endpoint({"DOCKER_CONFIG": str(tmp_path)}) is None
+    (tmp_path / "config.json").write_text("{broken")
+    with pytest.raises(DockerError, match="cannot read"):
+        context_endpoint({"DOCKER_CONFIG": str(tmp_path)})
+
