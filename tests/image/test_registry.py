@@ -441,11 +441,17 @@ def test_offline_uses_only_the_cache(world: World, cache: BlobCache, docker_conf
 
 
 class FlakyProxy:
-    """Forwards to a registry, answering 503 (then 429) to the first ``failures`` requests."""
+    """Forwards GETs to a registry, misbehaving on the first ``failures`` requests.
 
-    def __init__(self, upstream: str, failures: int) -> None:
+    ``mode``: ``status`` answers 503 / 429 alternately; ``slow`` waits ``delay``
+    seconds before answering; ``cut`` sends the headers and half the body, then
+    closes the connection.
+    """
+
+    def __init__(self, upstream: str, failures: int, mode: str = "status", delay: float = 2.0) -> None:
         self.upstream = upstream
         self.failures = failures
+        self.mode = mode
         self.seen = 0
         proxy = self
 
@@ -455,12 +461,15 @@ class FlakyProxy:
 
             def do_GET(self) -> None:
                 proxy.seen += 1
-                if proxy.seen <= proxy.failures:
+                failing = proxy.seen <= proxy.failures
+                if failing and proxy.mode == "status":
                     self.send_response(503 if proxy.seen % 2 else 429)
                     self.send_header("Retry-After", "0")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                if failing and proxy.mode == "slow":
+                    time.sleep(delay)
                 headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
                 upstream = httpx.get(f"{proxy.upstream}{self.path}", headers=headers)
                 self.send_response(upstream.status_code)
@@ -469,6 +478,11 @@ class FlakyProxy:
                         self.send_header(key, upstream.headers[key])
                 self.send_header("Content-Length", str(len(upstream.content)))
                 self.end_headers()
+                if failing and proxy.mode == "cut":
+                    self.wfile.write(upstream.content[: len(upstream.content) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.wfile.write(upstream.content)
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -486,10 +500,35 @@ def test_retries_on_503_and_429(world: World, cache: BlobCache) -> None:
         with RegistryClient(proxy.host, cache=cache, backoff=0.01) as client:
             fetched = client.get_manifest("public/multi", "1")
         assert fetched.digest == world.index_digest
+        assert proxy.seen == 3  # 503, 429, then success
         with RegistryClient(proxy.host, cache=cache, backoff=0.01, attempts=2) as client:
             proxy.seen, proxy.failures = 0, 10
             with pytest.raises(NetworkError, match=r"HTTP (503|429) after 2 attempts"):
                 client.get_manifest("public/multi", "1")
+    finally:
+        proxy.close()
+
+
+def test_retries_on_timeout(world: World, cache: BlobCache) -> None:
+    proxy = FlakyProxy(world.plain.url, failures=2, mode="slow", delay=1.5)
+    try:
+        with RegistryClient(proxy.host, cache=cache, backoff=0.01, timeout=0.5) as client:
+            fetched = client.get_manifest("public/multi", "1")
+        assert fetched.digest == world.index_digest
+    finally:
+        proxy.close()
+
+
+def test_blob_download_cut_short_is_retried(world: World, cache: BlobCache) -> None:
+    with RegistryClient(world.plain.host, cache=BlobCache(cache.root / "probe")) as client:
+        manifest = json.loads(client.get_manifest("public/multi", world.manifest_digests["amd64"]).data)
+    layer = manifest["layers"][0]
+    proxy = FlakyProxy(world.plain.url, failures=2, mode="cut")
+    try:
+        with RegistryClient(proxy.host, cache=cache, backoff=0.01) as client:
+            path = client.fetch_blob("public/multi", layer["digest"], layer["size"])
+        assert path.stat().st_size == layer["size"]
+        assert cache.get(layer["digest"]) == path
     finally:
         proxy.close()
 

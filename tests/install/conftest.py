@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,15 +40,43 @@ def real_wheels() -> list[Path]:
         raise
 
 
+def _extension_needing_missing_library(workdir: Path) -> bytes:
+    """A real ELF extension module whose DT_NEEDED names ``libmissing.so.1`` (absent in any image).
+
+    Built with the host's gcc without libc (nothing to link at run time but the
+    missing library), so the musl loader fails exactly as for a wheel built
+    against a library the image lacks.
+    """
+    need(shutil.which("gcc") is not None, "gcc is needed to build the broken extension module")
+    (workdir / "stub.c").write_text("int missing_stub = 1;\n")
+    (workdir / "ext.c").write_text("int broken_marker = 1;\n")
+    common = ["gcc", "-shared", "-nostdlib", "-fPIC"]
+    subprocess.run([*common, "-Wl,-soname,libmissing.so.1", "-o", str(workdir / "libmissing.so.1"), str(workdir / "stub.c")], check=True)
+    out = workdir / "ext.so"
+    subprocess.run(
+        [*common, "-o", str(out), str(workdir / "ext.c"), f"-L{workdir}", "-Wl,--no-as-needed", "-l:libmissing.so.1"],
+        check=True,
+    )
+    return out.read_bytes()
+
+
 @pytest.fixture(scope="session")
 def test_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Small wheels built here: a broken import, a slow install, a normal package, a needy one."""
     out = tmp_path_factory.mktemp("test-wheels")
     slow_files = {f"slowpkg/m{i:04d}.py": f"X = {i}\n" for i in range(4000)}
     slow_files["slowpkg/__init__.py"] = ""
+    native = _extension_needing_missing_library(tmp_path_factory.mktemp("broken-ext"))
     return {
         "brokenpkg": build_wheel(
-            out, "brokenpkg", "1.0", files={"brokenpkg/__init__.py": 'import ctypes\nctypes.CDLL("libmissing.so.1")\n'}
+            out,
+            "brokenpkg",
+            "1.0",
+            tags="cp311-cp311-musllinux_1_2_x86_64",
+            files={
+                "brokenpkg/__init__.py": "from brokenpkg import _native\n",
+                "brokenpkg/_native.cpython-311-x86_64-linux-musl.so": native,
+            },
         ),
         "slowpkg": build_wheel(out, "slowpkg", "1.0", files=slow_files),
         "tinyapk": build_wheel(out, "tinyapk", "1.0", files={"tinyapk/__init__.py": 'FROM = "wheel"\n'}),

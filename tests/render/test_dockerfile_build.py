@@ -50,19 +50,18 @@ USER = "muslin-ci"
 
 def _cached(cache: Path, pin: str) -> Path | None:
     name, version = pin.split("==")
-    hits = [w for w in cache.glob("*.whl") if w.name.lower().startswith(f"{name}-{version}-") and "musllinux_1_1" in w.name]
+    hits = [
+        w for w in cache.glob("*.whl")
+        if w.name.lower().startswith(f"{name}-{version}-") and ("musllinux_1_1" in w.name or w.name.endswith("-none-any.whl"))
+    ]
     return hits[0] if hits else None
 
 
-@pytest.fixture(scope="session")
-def wheel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory holding exactly the pinned musllinux wheels (downloaded from PyPI on first use).
-
-    The download cache is shared with other tests, so the wheels are copied out of it.
-    """
+def _wheels(tmp_path_factory: pytest.TempPathFactory, pins: tuple[str, ...]) -> Path:
+    """A directory holding exactly ``pins`` (downloaded from PyPI into the shared cache on first use)."""
     cache = Path(os.environ.get("MUSLIN_TEST_WHEELS") or REPO / "tests" / ".cache" / "wheels")
     cache.mkdir(parents=True, exist_ok=True)
-    missing = [pin for pin in WHEELS if _cached(cache, pin) is None]
+    missing = [pin for pin in pins if _cached(cache, pin) is None]
     if missing:
         proc = subprocess.run(
             [
@@ -75,11 +74,20 @@ def wheel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         need(proc.returncode == 0, f"cannot download test wheels from PyPI: {proc.stderr[-300:]}")
     out = tmp_path_factory.mktemp("render-wheels")
-    for pin in WHEELS:
+    for pin in pins:
         wheel = _cached(cache, pin)
         assert wheel is not None, pin
         shutil.copy2(wheel, out / wheel.name)
     return out
+
+
+@pytest.fixture(scope="session")
+def wheel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding exactly the pinned musllinux wheels (downloaded from PyPI on first use).
+
+    The download cache is shared with other tests, so the wheels are copied out of it.
+    """
+    return _wheels(tmp_path_factory, WHEELS)
 
 
 @pytest.fixture
@@ -108,11 +116,14 @@ def import_names(wheel: Path) -> list[str]:
     return sorted(m for m in mods if not m.startswith("_"))
 
 
-def docker_build(context: Path, tag: str, built: list[str], *extra: str) -> subprocess.CompletedProcess[str]:
+def docker_build(
+    context: Path, tag: str, built: list[str], *extra: str, buildkit: bool = True
+) -> subprocess.CompletedProcess[str]:
     built.append(tag)
-    env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+    env = {**os.environ, "DOCKER_BUILDKIT": "1" if buildkit else "0"}
+    progress = ["--progress", "plain"] if buildkit else []
     return subprocess.run(
-        [DOCKER, "build", "--network", "host", "--progress", "plain", *extra, "-t", tag, "-f", str(context / "Dockerfile"), str(context)],
+        [DOCKER, "build", "--network", "host", *progress, *extra, "-t", tag, "-f", str(context / "Dockerfile"), str(context)],
         capture_output=True,
         text=True,
         env=env,
@@ -145,11 +156,12 @@ def muslin(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tu
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("venv", [False, True], ids=["system", "venv"])
+@pytest.mark.parametrize("mode", ["system", "venv", "no-buildkit"])
 def test_cli_dockerfile_builds_and_imports(
-    venv: bool, wheel_dir: Path, musl_python_image: str, built_images: list[str],
+    mode: str, wheel_dir: Path, musl_python_image: str, built_images: list[str],
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
+    venv = mode == "venv"
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     wheels = sorted(wheel_dir.glob("*.whl"))
@@ -162,6 +174,8 @@ def test_cli_dockerfile_builds_and_imports(
         ]
         if venv:
             args += ["--venv", "/opt/venv"]
+        elif mode == "no-buildkit":
+            args += ["--no-buildkit"]  # the classic builder: COPY the requirements file, --no-cache-dir
         else:
             # the application options, for real (the fixture has no adduser: a bare UID)
             (ctx / "app.py").write_text("import orjson, yaml\nprint('app', orjson.dumps(yaml.safe_load('a: 1')).decode())\n")
@@ -172,13 +186,14 @@ def test_cli_dockerfile_builds_and_imports(
         assert f"ARG BASE_IMAGE={musl_python_image}\n" in text
         assert ("/opt/venv/bin/python -m pip install" in text) is venv
         assert {"Dockerfile", "requirements.pypi.txt"} <= {p.name for p in ctx.iterdir()}
-        tag = f"muslin-test/render-build-{'venv' if venv else 'system'}:{os.getpid()}"
-        build = docker_build(ctx, tag, built_images)
+        assert ("--mount" in text) is (mode != "no-buildkit")
+        tag = f"muslin-test/render-build-{mode}:{os.getpid()}"
+        build = docker_build(ctx, tag, built_images, buildkit=mode != "no-buildkit")
         assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     modules = [m for w in wheels for m in import_names(w)]
     assert {"yaml", "regex", "orjson"} <= set(modules)
     smoke(tag, modules)
-    if not venv:
+    if mode == "system":
         app = subprocess.run([DOCKER, "run", "--rm", "--network", "none", tag], capture_output=True, text=True, timeout=120)
         assert app.stdout == 'app {"a":1}\n', app.stderr
         whoami = docker_run(tag, "/bin/id", "-u")
@@ -282,3 +297,30 @@ def test_metacharacters_in_index_url_build_safely(
     smoke(tag, ["yaml"])
     probe = docker_run(tag, "/bin/sh", "-c", "ls /tmp/pwned /tmp/pwned2 /tmp/pwned3 2>/dev/null; true")
     assert probe.stdout.strip() == ""
+
+
+def test_upgrade_system_installs_beside_apk_files_in_a_venv(
+    musl_python_image: str, built_images: list[str], tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The fixture's pip 23.1.2 is apk-owned (py3-pip); --upgrade-system pip puts 24.0 in a venv."""
+    wheels = _wheels(tmp_path_factory, ("pip==24.0",))
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    with IndexServer(wheels, mode="json") as server:
+        code, err = muslin(
+            tmp_path, capsys, "dockerfile", f"docker:{musl_python_image}", "pip==24.0", "--upgrade-system", "pip",
+            "--default-index", server.url, "-o", str(ctx / "Dockerfile"), "--no-pin-digest",
+        )
+        assert code == 0, err
+        text = (ctx / "Dockerfile").read_text()
+        assert "-m venv --system-site-packages --without-pip /opt/venv" in text
+        tag = f"muslin-test/render-upgrade:{os.getpid()}"
+        build = docker_build(ctx, tag, built_images)
+        assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    venv_pip = docker_run(tag, "python3", "-m", "pip", "--version")
+    assert venv_pip.stdout.startswith("pip 24.0 from /opt/venv/"), venv_pip.stdout
+    system_pip = docker_run(tag, "/usr/bin/python3.11", "-m", "pip", "--version")
+    assert system_pip.stdout.startswith("pip 23.1.2 from /usr/lib/python3.11/site-packages/"), system_pip.stdout
+    check = docker_run(tag, "python3", "-m", "pip", "check")
+    assert check.returncode == 0, check.stdout
