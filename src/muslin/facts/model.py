@@ -226,8 +226,8 @@ class ImageFacts:
     @property
     def python(self) -> PythonInstall | None:
         """The primary interpreter: ``/usr/local`` (official image style) first, then apk's."""
-        local = [p for p in self.pythons if p.prefix == "usr/local"]
-        return (local or list(self.pythons) or [None])[0]
+        ordered = sorted(self.pythons, key=lambda p: p.prefix != "usr/local")
+        return ordered[0] if ordered else None
 
     def apk_package(self, name: str) -> ApkPackage | None:
         for pkg in self.apk_packages:
