@@ -85,6 +85,26 @@ class Layer:
     def __init__(self) -> None:
         self.entries: list[_Entry] = []
 
+    @classmethod
+    def from_tar(cls, path: str | Path) -> Layer:
+        """A layer with every entry of an existing tar (plain, gzip or zstd), e.g. the
+        Alpine skeleton ``../shared/fixtures/alpine-3.18.3/skeleton.tar.zst``."""
+        raw = Path(path).read_bytes()
+        if raw[:4] == b"\x28\xb5\x2f\xfd":
+            raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)).read()
+        elif raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        layer = cls()
+        with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+            for info in tf:
+                if info.isreg():
+                    f = tf.extractfile(info)
+                    data = f.read() if f is not None else b""
+                    layer.entries.append(_Entry(info, lambda d=data: io.BytesIO(d)))  # type: ignore[misc]
+                else:
+                    layer.entries.append(_Entry(info))
+        return layer
+
     def _info(self, name: str, kind: bytes, mode: int, size: int = 0, link: str = "") -> tarfile.TarInfo:
         info = tarfile.TarInfo(name)
         info.type = kind

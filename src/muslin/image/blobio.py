@@ -21,6 +21,7 @@ import zstandard
 
 from muslin.errors import CorruptImageError, ImageNotFoundError
 from muslin.facts.tree import normalize
+from muslin.image.layers import GzipReader
 
 _CHUNK = 1 << 20
 
@@ -96,18 +97,9 @@ def decompress_to_temp(path: Path, kind: str) -> BinaryIO:
     try:
         with path.open("rb") as src:
             if kind == "gzip":
-                d = zlib.decompressobj(wbits=31)
-                while True:
-                    data = d.unconsumed_tail or src.read(_CHUNK)
-                    if not data:
-                        break
-                    out.write(d.decompress(data, _CHUNK * 4))
-                    while d.eof and d.unused_data.lstrip(b"\0"):
-                        rest = d.unused_data
-                        d = zlib.decompressobj(wbits=31)
-                        out.write(d.decompress(rest, _CHUNK * 4))
-                if not d.eof:
-                    raise CorruptImageError(f"{path}: truncated gzip archive")
+                reader = GzipReader(src, str(path))
+                while chunk := reader.read(_CHUNK):
+                    out.write(chunk)
             else:
                 reader = zstandard.ZstdDecompressor().stream_reader(src, read_across_frames=True)
                 while chunk := reader.read(_CHUNK):

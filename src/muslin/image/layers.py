@@ -125,7 +125,7 @@ class _Counted:
             pass
 
 
-class _Gunzip:
+class GzipReader:
     """gzip (multi-member) decompression as a bounded-output reader; truncation is an error."""
 
     def __init__(self, src: _Readable, label: str) -> None:
@@ -138,9 +138,7 @@ class _Gunzip:
     def read(self, n: int = -1, /) -> bytes:
         n = n if n > 0 else CHUNK
         while not self.done:
-            if self.d.unconsumed_tail:
-                data = self.d.unconsumed_tail
-            elif self.d.eof:
+            if self.d.eof:
                 rest = self.d.unused_data or self.src.read(CHUNK)
                 rest = rest.lstrip(b"\0")
                 while not rest:
@@ -151,24 +149,113 @@ class _Gunzip:
                     rest = more.lstrip(b"\0")
                 self.d = zlib.decompressobj(wbits=31)
                 data = rest
+            elif self.d.unconsumed_tail:
+                data = self.d.unconsumed_tail
             else:
                 data = self.src.read(CHUNK)
                 if not data:
-                    raise CorruptImageError(f"layer {self.label}: truncated gzip stream")
+                    raise CorruptImageError(f"{self.label}: truncated gzip stream")
             try:
                 out = self.d.decompress(data, n)
             except zlib.error as exc:
-                raise CorruptImageError(f"layer {self.label}: corrupt gzip data ({exc})") from None
+                raise CorruptImageError(f"{self.label}: corrupt gzip data ({exc})") from None
             if out:
                 return out
         return b""
+
+
+_ZSTD_MAGIC = 0xFD2FB528
+_SKIPPABLE = 0x184D2A50
+
+
+class _ZstdFrames:
+    """Follows the zstd frame/block structure of the bytes passing through.
+
+    The zstd stream reader reports nothing when its input stops mid-frame;
+    this pass-through notices it: at end of input the last frame must be
+    complete (magic, header, blocks up to the last one, optional checksum).
+    """
+
+    def __init__(self, src: _Readable, label: str) -> None:
+        self.src = src
+        self.label = label
+        self.state = "magic"
+        self.after = "magic"
+        self.buf = b""
+        self.need = 4
+        self.skip = 0
+        self.frames = 0
+        self.checksum = False
+
+    def read(self, n: int = -1, /) -> bytes:
+        data = self.src.read(n if n > 0 else CHUNK)
+        if data:
+            self._feed(data)
+        elif self.state != "magic" or self.buf or self.skip or not self.frames:
+            raise CorruptImageError(f"{self.label}: truncated zstd stream")
+        return data
+
+    def _feed(self, data: bytes) -> None:
+        i, end = 0, len(data)
+        while i < end:
+            if self.skip:
+                take = min(self.skip, end - i)
+                self.skip -= take
+                i += take
+                if not self.skip:
+                    self._goto(self.after)
+                continue
+            take = min(self.need - len(self.buf), end - i)
+            self.buf += data[i:i + take]
+            i += take
+            if len(self.buf) == self.need:
+                header, self.buf = self.buf, b""
+                self._advance(header)
+
+    def _goto(self, state: str, need: int = 0) -> None:
+        self.state = state
+        self.need = need or {"magic": 4, "fhd": 1, "block": 3, "checksum": 4, "skipsize": 4}.get(state, 1)
+
+    def _advance(self, header: bytes) -> None:
+        value = int.from_bytes(header, "little")
+        if self.state == "magic":
+            if value == _ZSTD_MAGIC:
+                self.frames += 1
+                self._goto("fhd")
+            elif value & 0xFFFFFFF0 == _SKIPPABLE:
+                self._goto("skipsize")
+            else:
+                raise CorruptImageError(f"{self.label}: corrupt zstd stream (bad frame magic)")
+        elif self.state == "skipsize":
+            self.skip, self.after = value, "magic"
+            self._goto("skipping") if value else self._goto("magic")
+        elif self.state == "fhd":
+            fcs_flag, single, did_flag = value >> 6, (value >> 5) & 1, value & 3
+            self.checksum = bool((value >> 2) & 1)
+            rest = (0 if single else 1) + (0, 1, 2, 4)[did_flag]
+            rest += (1 if single else 0, 2, 4, 8)[fcs_flag]
+            self._goto("fhrest", rest) if rest else self._goto("block")
+        elif self.state == "fhrest":
+            self._goto("block")
+        elif self.state == "block":
+            last, kind, size = value & 1, (value >> 1) & 3, value >> 3
+            if kind == 3:
+                raise CorruptImageError(f"{self.label}: corrupt zstd stream (reserved block type)")
+            self.after = ("checksum" if self.checksum else "magic") if last else "block"
+            self.skip = 1 if kind == 1 else size
+            if self.skip:
+                self.state = "skipping"
+            else:
+                self._goto(self.after)
+        elif self.state == "checksum":
+            self._goto("magic")
 
 
 class _Unzstd:
     def __init__(self, src: _Readable, label: str) -> None:
         self.label = label
         self.r = zstandard.ZstdDecompressor().stream_reader(
-            src,  # type: ignore[arg-type]
+            _ZstdFrames(src, f"layer {label}"),  # type: ignore[arg-type]
             read_size=CHUNK, read_across_frames=True, closefd=False
         )
 
@@ -333,7 +420,7 @@ def _open_stream(blob: LayerBlob, hashes: list[tuple[str, Any]]) -> tuple[
         src = peek
     decomp: _Readable | None = None
     if head[:2] == b"\x1f\x8b":
-        decomp = _Gunzip(src, label)
+        decomp = GzipReader(src, f"layer {label}")
     elif head[:4] == b"\x28\xb5\x2f\xfd":
         decomp = _Unzstd(src, label)
     elif head == b"\xfd7zXZ\x00":

@@ -43,7 +43,8 @@ Filters: ``sh`` (shell-quote one value), ``sh_join`` (quote a list), ``one_line`
 The built-in templates are reachable as ``muslin/Dockerfile.j2`` and
 ``muslin/partials/*.j2``; a user template can ``{% extends "muslin/Dockerfile.j2" %}``
 and override the blocks ``header``, ``builder``, ``base``, ``python``, ``venv``,
-``install``, ``app``.
+``install``, ``app``.  The requirements files always come from the built-in
+``muslin/requirements.txt.j2`` (same context plus ``index``, one :class:`IndexInstall`).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ BUILTIN_PREFIX = "muslin"
 DOCKERFILE_TEMPLATE = f"{BUILTIN_PREFIX}/Dockerfile.j2"
 REQUIREMENTS_TEMPLATE = f"{BUILTIN_PREFIX}/requirements.txt.j2"
 
-_SAFE_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-][A-Za-z0-9_@%+=:,./~-]*")
+_SAFE_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-](?:[A-Za-z0-9_@%+=:,./-]|(?<=[A-Za-z0-9])~)*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -52,8 +52,8 @@ def builtin_templates_dir() -> Path:
 def sh_quote(value: object) -> str:
     """Quote one value for a POSIX shell word; plain words stay unquoted.
 
-    ``~`` is allowed unquoted after the first character (``python3~3.11``): the
-    shell expands it only at the start of a word.
+    ``~`` stays unquoted only right after a letter or digit (``python3~3.11``): shells
+    expand it at the start of a word and, in assignment-like words, after ``=`` or ``:``.
     """
     text = str(value)
     if _SAFE_WORD.fullmatch(text):
