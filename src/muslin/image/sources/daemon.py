@@ -157,12 +157,13 @@ class DaemonSource:
         return None
 
     def _digest(self, attrs: dict[str, Any]) -> str | None:
-        """The repo digest for the named repository if the daemon knows one, else the image id."""
-        repo_digests = [d for d in attrs.get("RepoDigests") or [] if "@" in d]
-        for entry in repo_digests:
-            if _same_repository(entry, self.reference):
+        """The manifest digest of the named repository, if the daemon knows one.
+
+        An image id is not a manifest digest (``FROM name@<id>`` would try to
+        pull), and another repository's digest does not apply to this name:
+        both give None.
+        """
+        for entry in attrs.get("RepoDigests") or []:
+            if "@" in entry and _same_repository(entry, self.reference):
                 return str(entry).split("@", 1)[1]
-        if repo_digests:
-            return str(repo_digests[0]).split("@", 1)[1]
-        image_id = attrs.get("Id")
-        return str(image_id) if image_id else None
+        return None
