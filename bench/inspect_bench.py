@@ -32,8 +32,8 @@ SP = "usr/lib/python3.11/site-packages"
 
 
 def build_image() -> object:
-    sys.path.insert(0, str(REPO))
-    from tests.support.imagebuilder import Image, Layer
+    sys.path.insert(0, str(REPO / "tests"))
+    from support.imagebuilder import Image, Layer
 
     layers = []
     if SKELETON.exists():

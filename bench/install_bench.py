@@ -1,16 +1,25 @@
 """Time ``muslin install`` of a 20-wheel plan against ``pip install`` inside the same base image.
 
-Both sides start from the musl-python fixture image and the same local index on
-127.0.0.1 (PEP 503 HTML, served by tests/support/index_server.py) holding the 20
-real musllinux/pure wheels of tests/data/install/musl-wheels.txt.
+Both sides start from the same image and the same local index on 127.0.0.1
+(PEP 503 HTML without metadata files, served by tests/support/index_server.py:
+pip 23.1 in the image fails on its PEP 714 JSON and on PyYAML's PEP 658 file)
+holding the 20 real musllinux/pure wheels of tests/data/install/musl-wheels.txt.
 
-* muslin:      ``muslin install IMAGE <20 pins> --default-index URL --tag ...`` with an
-               empty muslin cache (plan + download + install + verify + commit).
-* muslin plan: the same command with ``--dry-run`` (inspect + resolve only), for the split.
-* pip:         ``docker run --rm --network host IMAGE python3 -m pip install --index-url URL <20 pins>``.
-* pip+commit:  the same without ``--rm``, then ``docker commit`` (what it takes to get an image).
+Measured per image, interleaved, medians reported (muslin always with an empty cache):
 
-Runs are interleaved; medians are reported.  Usage::
+* ``muslin``            ``muslin install IMAGE <20 pins> --default-index URL --tag ...``
+                        (inspect + resolve + download + install with the image's pip +
+                        byte-compile + verify + commit)
+* ``muslin installer``  the same with ``--installer installer``
+* ``muslin plan``       the same with ``--dry-run`` (inspect + resolve only)
+* ``pip``               ``docker run --rm --network host IMAGE python3 -m pip install --index-url URL <20 pins>``
+* ``pip+commit``        the same without ``--rm``, then ``docker commit`` (what it takes to get an image)
+
+Images: the musl-python fixture as it is (no ``.pyc`` files at all, so every Python
+process compiles the stdlib and pip it imports), and ``--precompiled``: the fixture
+with its stdlib and pip byte-compiled, as Alpine's python3/py3-pip packages ship them.
+
+Usage::
 
     python bench/install_bench.py [--runs 3] [--json bench/results/install.json]
 """
@@ -27,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,13 +46,14 @@ from install_helpers import musl_wheels, pinned_requirements  # noqa: E402
 
 from tests.support.index_server import IndexServer  # noqa: E402
 
-IMAGE = "muslin-test/musl-python:3.11"
+FIXTURE = "muslin-test/musl-python:3.11"
+PRECOMPILED = "muslin-bench/musl-python-pyc:3.11"
 ROOTFS = REPO.parent / "shared" / "fixtures" / "musl-python" / "rootfs.tar.zst"
 BENCH_REPO = "muslin-bench/install"
 
 
-def _sh(argv: list[str], env: dict[str, str] | None = None) -> None:
-    result = subprocess.run(argv, capture_output=True, text=True, env=env)
+def _sh(argv: list[str], env: dict[str, str] | None = None, stdin: str | None = None) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, input=stdin)
     if result.returncode != 0:
         raise SystemExit(f"failed ({result.returncode}): {' '.join(argv[:6])} ...\n{result.stderr[-2000:]}")
 
@@ -53,68 +64,88 @@ def _timed(action: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
-def ensure_image() -> None:
-    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode == 0:
-        return
-    subprocess.run(f"zstd -dc {ROOTFS} | docker import - {IMAGE}", shell=True, check=True, capture_output=True)
+def _pip_commit(name: str, tag: str, image: str, pip: list[str]) -> None:
+    _sh(["docker", "run", "--name", name, "--network", "host", image, *pip])
+    _sh(["docker", "commit", name, tag])
+
+
+def ensure_images() -> None:
+    if subprocess.run(["docker", "image", "inspect", FIXTURE], capture_output=True).returncode != 0:
+        subprocess.run(f"zstd -dc {ROOTFS} | docker import - {FIXTURE}", shell=True, check=True, capture_output=True)
+    dockerfile = f"FROM {FIXTURE}\nRUN python3 -m compileall -q /usr/lib/python3.11\n"
+    _sh(["docker", "build", "-q", "-t", PRECOMPILED, "-"], stdin=dockerfile)
+
+
+def bench_image(image: str, index: IndexServer, requirements: list[str], runs: int, tmp: Path) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {k: [] for k in ("muslin", "muslin installer", "muslin plan", "pip", "pip+commit")}
+    pip = [
+        "python3", "-m", "pip", "install", "-q", "--no-cache-dir", "--disable-pip-version-check",
+        "--root-user-action=ignore", "--index-url", index.url, *requirements,
+    ]
+    muslin = [sys.executable, "-m", "muslin", "install", image, *requirements, "--default-index", index.url]
+    for run in range(runs):
+        tag = f"{BENCH_REPO}:{run}"
+
+        def env(kind: str, run: int = run) -> dict[str, str]:
+            return {**os.environ, "MUSLIN_CACHE_DIR": str(tmp / f"cache-{image.replace('/', '_')}-{kind}-{run}")}
+
+        try:
+            timings["muslin"].append(_timed(partial(_sh, [*muslin, "--tag", tag], env("pip"))))
+            _sh(["docker", "rmi", tag])
+            cmd = [*muslin, "--tag", tag, "--installer", "installer"]
+            timings["muslin installer"].append(_timed(partial(_sh, cmd, env("installer"))))
+            _sh(["docker", "rmi", tag])
+            timings["muslin plan"].append(_timed(partial(_sh, [*muslin, "--dry-run"], env("dry"))))
+            timings["pip"].append(_timed(partial(_sh, ["docker", "run", "--rm", "--network", "host", image, *pip])))
+            name = f"muslin-bench-pip-{os.getpid()}-{run}"
+            try:
+                timings["pip+commit"].append(_timed(partial(_pip_commit, name, tag, image, pip)))
+            finally:
+                subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        finally:
+            subprocess.run(["docker", "rmi", tag], capture_output=True)
+        print(f"  {image} run {run + 1}/{runs}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in timings.items()), flush=True)
+    return timings
+
+
+def report(image: str, timings: dict[str, list[float]], runs: int) -> dict[str, float]:
+    med = {k: statistics.median(v) for k, v in timings.items()}
+    print(f"\n{image}: 20-wheel install, median of {runs} runs")
+    for key, value in med.items():
+        print(f"  {key:18s} {value:6.2f} s")
+    for name in ("muslin", "muslin installer"):
+        steps = med[name] - med["muslin plan"]
+        print(
+            f"  {name}: pip/muslin {med['pip'] / med[name]:.2f}x, pip+commit/muslin {med['pip+commit'] / med[name]:.2f}x; "
+            f"without the plan ({steps:.2f} s): pip/steps {med['pip'] / steps:.2f}x, pip+commit/steps {med['pip+commit'] / steps:.2f}x"
+        )
+    return med
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, help="Write the raw timings here.")
     args = parser.parse_args()
 
-    ensure_image()
+    ensure_images()
     requirements = pinned_requirements()
     wheels = musl_wheels(requirements)
     assert len(wheels) == 20, len(wheels)
-    timings: dict[str, list[float]] = {"muslin": [], "muslin plan (dry-run)": [], "pip": [], "pip+commit": []}
+    results: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory(prefix="muslin-bench-") as tmp:
         root = Path(tmp) / "index"
         root.mkdir()
         for wheel in wheels:
             shutil.copy2(wheel, root / wheel.name)
         with IndexServer(root, mode="html") as index:
-            for run in range(args.runs):
-                tag = f"{BENCH_REPO}:{run}"
-                cache = Path(tmp) / f"cache-{run}"
-                env = {**os.environ, "MUSLIN_CACHE_DIR": str(cache)}
-                muslin = [sys.executable, "-m", "muslin", "install", IMAGE, *requirements, "--default-index", index.url]
-                timings["muslin"].append(_timed(lambda: _sh([*muslin, "--tag", tag], env)))
-                _sh(["docker", "rmi", tag])
-                dry_env = {**env, "MUSLIN_CACHE_DIR": str(cache) + "-dry"}
-                timings["muslin plan (dry-run)"].append(_timed(lambda: _sh([*muslin, "--dry-run"], dry_env)))
-                pip = [
-                    "python3", "-m", "pip", "install", "-q", "--no-cache-dir", "--disable-pip-version-check",
-                    "--root-user-action=ignore", "--index-url", index.url, *requirements,
-                ]
-                timings["pip"].append(_timed(lambda: _sh(["docker", "run", "--rm", "--network", "host", IMAGE, *pip])))
-                name = f"muslin-bench-pip-{os.getpid()}-{run}"
-
-                def pip_commit(name: str = name, tag: str = tag) -> None:
-                    _sh(["docker", "run", "--name", name, "--network", "host", IMAGE, *pip])
-                    _sh(["docker", "commit", name, tag])
-
-                try:
-                    timings["pip+commit"].append(_timed(pip_commit))
-                finally:
-                    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
-                    subprocess.run(["docker", "rmi", tag], capture_output=True)
-                print(f"run {run + 1}/{args.runs}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in timings.items()), flush=True)
-
-    medians = {k: statistics.median(v) for k, v in timings.items()}
-    print(f"\n20-wheel install into {IMAGE}, median of {args.runs} runs (cold muslin cache):")
-    for key, value in medians.items():
-        print(f"  {key:24s} {value:7.2f} s")
-    install_only = medians["muslin"] - medians["muslin plan (dry-run)"]
-    print(f"  {'muslin minus plan':24s} {install_only:7.2f} s")
-    print(f"ratio pip / muslin:              {medians['pip'] / medians['muslin']:.2f}x")
-    print(f"ratio pip+commit / muslin:       {medians['pip+commit'] / medians['muslin']:.2f}x")
-    print(f"ratio pip+commit / muslin install step (plan excluded): {medians['pip+commit'] / install_only:.2f}x")
+            for image in (FIXTURE, PRECOMPILED):
+                results[image] = bench_image(image, index, requirements, args.runs, Path(tmp))
+    medians = {image: report(image, timings, args.runs) for image, timings in results.items()}
+    subprocess.run(["docker", "rmi", PRECOMPILED], capture_output=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"runs": timings, "medians": medians}, indent=2))
+        args.json.write_text(json.dumps({"runs": results, "medians": medians}, indent=2))
     return 0
 
 

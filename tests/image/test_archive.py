@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.imagebuilder import Image, Layer, tar_directory
 
 from muslin.errors import CorruptImageError, ImageNotFoundError, UsageError
 from muslin.image.open import open_image
 from muslin.image.sources.archive import DockerArchiveSource
-from tests.support.imagebuilder import Image, Layer, tar_directory
 
 SP = "usr/lib/python3.11/site-packages"
 
@@ -64,7 +64,7 @@ def test_tag_selection(tmp_path: Path) -> None:
     assert tree.read_bytes("etc/alpine-release") == b"3.19.0\n"
     tree = open_image(f"docker-archive:{path}:docker.io/library/alpine:3.18").tree
     check(tree)
-    with pytest.raises(ImageNotFoundError, match="no image tagged alpine:3.20"):
+    with pytest.raises(ImageNotFoundError, match=r"no image tagged alpine:3.20"):
         open_image(f"docker-archive:{path}:alpine:3.20")
 
 
@@ -103,7 +103,7 @@ def test_missing_layer(tmp_path: Path) -> None:
         (root / manifest[0]["Layers"][1]).unlink()
 
     _rewrite(src, bad, tmp_path, drop_layer)
-    with pytest.raises(CorruptImageError, match="layer .*layer.tar is missing"):
+    with pytest.raises(CorruptImageError, match=r"layer .*layer.tar is missing"):
         open_image(f"docker-archive:{bad}")
 
 
@@ -131,7 +131,7 @@ def test_config_digest_mismatch(tmp_path: Path) -> None:
         config.write_bytes(config.read_bytes().replace(b"arm64", b"amd64"))
 
     _rewrite(src, bad, tmp_path, edit_config)
-    with pytest.raises(CorruptImageError, match="config .*digest mismatch"):
+    with pytest.raises(CorruptImageError, match=r"config .*digest mismatch"):
         open_image(f"docker-archive:{bad}")
 
 
@@ -182,3 +182,22 @@ def test_real_docker_save(tmp_path: Path, docker_client: Any, musl_python_image:
     # Same image, selected by its tag.
     tagged = open_image(f"docker-archive:{path}:{musl_python_image}")
     assert tagged.tree.listdir("usr/bin") == tree.listdir("usr/bin")
+
+
+def test_layer_members_that_are_symlinks(tmp_path: Path) -> None:
+    """Some docker save versions write ``<id>/layer.tar`` as a symlink into ``blobs/``."""
+    src, linked = tmp_path / "img.tar", tmp_path / "linked.tar"
+    sample_image().write_docker_archive(src, layout="oci")
+
+    def link_layers(root: Path) -> None:
+        manifest = json.loads((root / "manifest.json").read_text())
+        names = []
+        for i, layer in enumerate(manifest[0]["Layers"]):
+            (root / f"id{i}").mkdir()
+            (root / f"id{i}" / "layer.tar").symlink_to(f"../{layer}")
+            names.append(f"id{i}/layer.tar")
+        manifest[0]["Layers"] = names
+        (root / "manifest.json").write_text(json.dumps(manifest))
+
+    _rewrite(src, linked, tmp_path, link_layers)
+    check(open_image(f"docker-archive:{linked}").tree)

@@ -9,12 +9,12 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from support.imagebuilder import Layer, write_layer_blob
 
 from muslin.errors import CorruptImageError
 from muslin.facts.tree import FileTree
 from muslin.image.layers import LayerBlob, apply_layers, is_interesting
 from muslin.image.vfs import VirtualTree
-from tests.support.imagebuilder import Layer, write_layer_blob
 
 SP = "usr/lib/python3.11/site-packages"
 
@@ -213,8 +213,8 @@ def test_truncated_layer_without_digests(tmp_path: Path, compression: str | None
 def test_truncated_at_member_boundary() -> None:
     raw = Layer().add_file("a", b"x" * 512).add_file("b", b"y" * 512).tar_bytes()
     # Header(a)+data(a) = 1024 bytes (PAX may add more): cut exactly after a member.
-    tf = tarfile.open(fileobj=io.BytesIO(raw))
-    members = tf.getmembers()
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+        members = tf.getmembers()
     end_of_first = members[0].offset_data + 512
     with pytest.raises(CorruptImageError, match="end-of-archive"):
         apply_layers([bytes_blob(raw[:end_of_first])])
@@ -313,7 +313,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         (f"{SP}/distutils-precedence.pth", True),
         ("usr/local/lib/python3.11/dist-packages/x-1.dist-info/METADATA", True),
         (f"{SP}/six.py", False),
-        (f"{SP}/setuptools/_vendor/packaging-24.0.dist-info/METADATA", False),
+        (f"{SP}/setuptools/_vendor/packaging-24.0.dist-info/METADATA", True),
+        ("src/dev/dev.egg-info/PKG-INFO", True),  # the target of an .egg-link
+        ("lib/libc.so", False),
         ("usr/lib/python3.11/ensurepip/_bundled/pip-23.2.1-py3-none-any.whl", False),
         ("usr/bin/python3.11", False),
         ("etc/passwd", False),
@@ -331,7 +333,8 @@ def test_custom_wanted_and_walk(tmp_path: Path) -> None:
     assert tree.read_bytes("etc/alpine-release") is None
     paths = [p for p, _ in tree.walk()]
     assert "usr/bin/python3" in paths and f"{SP}/idna-3.4.dist-info/METADATA" in paths
-    assert paths.index("usr") < paths.index("usr/bin")
+    assert paths.index("usr") < paths.index("usr/bin") < paths.index("usr/bin/python3")
+    assert paths == sorted(paths, key=lambda p: p.split("/"))
 
 
 def test_sequential_and_parallel_agree(tmp_path: Path) -> None:

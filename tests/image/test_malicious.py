@@ -7,9 +7,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from support.imagebuilder import Image, Layer
 
 from muslin.image.open import open_image
-from tests.support.imagebuilder import Image, Layer
 
 
 def _snapshot(root: Path) -> dict[str, float]:

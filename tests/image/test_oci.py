@@ -6,6 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from support.imagebuilder import (
+    Image,
+    Layer,
+    multi_platform_index,
+    multi_platform_oci_layout,
+)
 
 from muslin.errors import CorruptImageError, ImageNotFoundError
 from muslin.image.manifest import (
@@ -18,12 +24,6 @@ from muslin.image.manifest import (
 from muslin.image.open import open_image
 from muslin.image.platform import host_platform, parse_platform
 from muslin.image.sources.oci import OciLayoutSource
-from tests.support.imagebuilder import (
-    Image,
-    Layer,
-    multi_platform_index,
-    multi_platform_oci_layout,
-)
 
 SP = "usr/lib/python3.11/site-packages"
 
@@ -64,7 +64,7 @@ def test_two_platforms_choose_each(tmp_path: Path, archive: bool) -> None:
     )
     ref = str(layout)
     if archive:
-        from tests.support.imagebuilder import tar_directory
+        from support.imagebuilder import tar_directory
 
         tar_directory(layout, tmp_path / "multi.tar")
         ref = str(tmp_path / "multi.tar")
@@ -82,7 +82,7 @@ def test_two_platforms_choose_each(tmp_path: Path, archive: bool) -> None:
     assert tagged.digest == arm.digest
     with pytest.raises(ImageNotFoundError, match=r"no image for linux/s390x \(available: linux/amd64, linux/arm64/v8\)"):
         open_image(f"{prefix}:{ref}", "linux/s390x")
-    with pytest.raises(ImageNotFoundError, match="no image tagged 9.9"):
+    with pytest.raises(ImageNotFoundError, match=r"no image tagged 9.9"):
         open_image(f"{prefix}:{ref}:9.9")
 
 
@@ -104,10 +104,10 @@ def test_missing_blob(tmp_path: Path) -> None:
     with pytest.raises(CorruptImageError, match=r"layer blob sha256:\w+ is missing"):
         open_image(f"oci-dir:{layout}")
     (layout / "blobs" / "sha256" / manifest.split(":")[1]).unlink()
-    with pytest.raises(CorruptImageError, match="manifest blob .* is missing"):
+    with pytest.raises(CorruptImageError, match=r"manifest blob .* is missing"):
         open_image(f"oci-dir:{layout}")
     (layout / "index.json").unlink()
-    with pytest.raises(CorruptImageError, match="no index.json"):
+    with pytest.raises(CorruptImageError, match=r"no index.json"):
         open_image(f"oci-dir:{layout}")
 
 

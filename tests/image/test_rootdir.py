@@ -82,3 +82,18 @@ def test_dir_source_with_copied_fixture(tmp_path: Path, alpine_fixture: Path) ->
     shutil.copytree(alpine_fixture / "rootfs", root)
     (root / "etc" / "apk" / "arch").write_text("aarch64\n")
     assert open_image(f"dir:{root}").config.platform == "linux/arm64/v8"
+
+
+@pytest.mark.docker
+def test_plain_reference_prefers_the_daemon(docker_client: object, musl_python_image: str) -> None:
+    opened = open_image(musl_python_image)
+    assert opened.source == "docker"
+    assert opened.tree.is_file("usr/bin/python3.11")
+
+
+def test_plain_reference_falls_back_to_the_registry() -> None:
+    from muslin.errors import NetworkError
+
+    # Nothing listens on port 1: the registry source is tried and reports it.
+    with pytest.raises(NetworkError, match=r"127\.0\.0\.1:1"):
+        open_image("127.0.0.1:1/none/x:1")

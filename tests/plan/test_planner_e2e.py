@@ -306,3 +306,17 @@ def test_direct_reference_and_hash_checked_requirements(
     refused = muslin(capsys, "plan", f"dir:{image_root}", "-r", str(bad), *indexes.args())
     assert refused.code == 7
     assert "--hash" in refused.err
+
+
+def test_python_override_drops_the_images_pins(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes
+) -> None:
+    # the apk-owned mysqlclient lives in python3.11's site-packages: a 3.12 target does not see it
+    run = muslin(capsys, "plan", f"dir:{image_root}", "mysqlclient", *indexes.args(), "--python", "3.12")
+    assert run.code == 8
+    assert "no wheel for cp312-musllinux_1_2_x86_64" in run.err
+    assert "its musllinux wheels for this arch are for cp311 only" in run.err
+    ok = muslin(capsys, "plan", f"dir:{image_root}", "plain", *indexes.args(), "--python", "3.12", "--json")
+    assert ok.code == 0, ok.err
+    assert ok.json()["target"]["python_version"] == "3.12"
+    assert any("targets 3.12" in w for w in ok.json()["warnings"])

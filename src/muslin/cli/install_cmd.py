@@ -20,6 +20,7 @@ from muslin.install.commit import parse_tag
 from muslin.install.container import InstallOptions, install_plan
 from muslin.install.dryrun import describe_install
 from muslin.install.fetch import DEFAULT_JOBS
+from muslin.install.steps import INSTALLERS
 from muslin.plan.planner import PlanRequest, make_plan
 
 
@@ -41,8 +42,18 @@ def _index_urls(request: PlanRequest) -> list[str]:
     help="Docker network for the install container (default: none; e.g. bridge, host).",
 )
 @click.option("--jobs", type=click.IntRange(1, 64), default=DEFAULT_JOBS, show_default=True, help="Parallel downloads.")
+@click.option(
+    "--installer",
+    type=click.Choice(INSTALLERS),
+    default="auto",
+    show_default=True,
+    help="How wheels are installed in the container: auto (the image's pip when it has one), "
+    "pip, or installer (the installer library, copied in).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan's install steps; run and download nothing.")
-def command(image: str, tag: str | None, network: str | None, jobs: int, dry_run: bool, **kwargs: Any) -> None:
+def command(
+    image: str, tag: str | None, network: str | None, jobs: int, installer: str, dry_run: bool, **kwargs: Any
+) -> None:
     """Perform the plan for IMAGE in a container and commit the result as a new image.
 
     \b
@@ -64,13 +75,15 @@ def command(image: str, tag: str | None, network: str | None, jobs: int, dry_run
     plan_kwargs, _own = split_plan_options(kwargs)
     request = request_from_options(image, **plan_kwargs)
     extra = ["--tag", tag] if tag else []
+    if installer != "auto":
+        extra += ["--installer", installer]
     request = replace(request, command_name="install", extra_args=tuple(extra))
     outcome = make_plan(request)
     for note in outcome.notes:
         click.echo(f"muslin: {note}", err=True)
     for warning in outcome.plan.warnings:
         click.echo(f"muslin: warning: {warning}", err=True)
-    options = InstallOptions(tag=tag or "", network=network, jobs=jobs, offline=request.offline)
+    options = InstallOptions(tag=tag or "", network=network, jobs=jobs, offline=request.offline, installer=installer)
     if dry_run:
         for line in describe_install(outcome.plan, options):
             click.echo(line)

@@ -96,6 +96,7 @@ def decompress_to_temp(path: Path, kind: str) -> BinaryIO:
     out = tempfile.TemporaryFile(prefix="muslin-")  # noqa: SIM115 (returned open)
     try:
         with path.open("rb") as src:
+            reader: Any
             if kind == "gzip":
                 reader = GzipReader(src, str(path))
                 while chunk := reader.read(_CHUNK):

@@ -31,7 +31,7 @@ from muslin.image.vfs import DIR, FILE, OTHER, SYMLINK, Node, VirtualTree
 
 CHUNK = 1 << 20
 MAX_RETAINED = 512 << 20
-"""Upper bound on the content kept for wanted files across all layers."""
+"""Upper bound on the content kept for wanted files of one layer."""
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -73,14 +73,14 @@ _FIXED = frozenset(
     }
 )
 _PATTERNS = re.compile(
-    r"(?:usr/)?lib/(?:ld-musl-[^/]+\.so\.1|libc\.musl-[^/]+)"
+    r"(?:usr/)?(?:local/)?lib(?:64)?/(?:ld-musl-[^/]+\.so\.1|libc\.musl-[^/]+)"
+    r"|(?:.*/)?[^/]+\.(?:dist-info|egg-info)(?:/.*)?"
     r"|usr/(?:local/)?include/python3\.\d+[^/]*/patchlevel\.h"
     r"|(?:.*/)?python3\.\d+[^/]*/EXTERNALLY-MANAGED"
 )
 _SITE = re.compile(
     r"(?:.*/)?(?:site|dist)-packages/"
-    r"(?:[^/]+\.(?:dist-info|egg-info)(?:/.*)?"
-    r"|[^/]+\.(?:egg-link|pth|egg)"
+    r"(?:[^/]+\.(?:egg-link|pth|egg)"
     r"|[^/]+\.egg/EGG-INFO/.+)"
 )
 

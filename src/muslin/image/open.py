@@ -60,11 +60,11 @@ def open_image(reference: str, platform: str | None = None, *, offline: bool = F
         raise
     from muslin.image.sources.daemon import DaemonSource
 
-    if DaemonSource.has_image(text):
+    if DaemonSource.has_image(text, wanted):
         return DaemonSource(text, wanted).open()
     from muslin.image.sources.registry import RegistrySource
 
-    return RegistrySource(ref, wanted, offline=offline).open()
+    return RegistrySource(ref, wanted, offline=offline, given=text).open()
 
 
 def _parses(text: str) -> bool:
@@ -81,7 +81,7 @@ def _open_prefixed(
     if scheme == "registry":
         from muslin.image.sources.registry import RegistrySource
 
-        return RegistrySource(parse_reference(rest), platform, offline=offline).open()
+        return RegistrySource(parse_reference(rest), platform, offline=offline, given=text).open()
     if scheme == "docker":
         parse_reference(rest)
         from muslin.image.sources.daemon import DaemonSource

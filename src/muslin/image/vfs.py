@@ -132,21 +132,25 @@ class VirtualTree:
         return node.size if node is not None and node.kind == FILE else None
 
     def walk(self, path: str = "") -> Iterator[tuple[str, Node]]:
-        """Every entry below ``path`` (not following symlinks), depth first, sorted."""
+        """Every entry below ``path`` in sorted pre-order (symlinks not followed)."""
         start = self.node(path)
         if start is None or start.children is None:
             return
         prefix = self.resolve(path) or ""
-        todo: list[tuple[str, Node]] = [(prefix, start)]
-        while todo:
-            base, node = todo.pop()
-            assert node.children is not None
-            for name in sorted(node.children, reverse=True):
-                child = node.children[name]
-                full = f"{base}/{name}" if base else name
-                yield full, child
-                if child.children is not None:
-                    todo.append((full, child))
+        stack: list[tuple[str, Iterator[tuple[str, Node]]]] = [
+            (prefix, iter(sorted(start.children.items())))
+        ]
+        while stack:
+            base, entries = stack[-1]
+            item = next(entries, None)
+            if item is None:
+                stack.pop()
+                continue
+            name, child = item
+            full = f"{base}/{name}" if base else name
+            yield full, child
+            if child.children is not None:
+                stack.append((full, iter(sorted(child.children.items()))))
 
     # --- building (used by the layer applier) --------------------------
 

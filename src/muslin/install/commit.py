@@ -91,12 +91,15 @@ class CommitResult:
 
 
 def commit(client: Any, container_id: str, reference: str, conf: dict[str, Any], base: dict[str, Any]) -> CommitResult:
-    """Commit ``container_id`` as ``reference`` with ``conf``; report the new image's size."""
+    """Commit ``container_id`` as ``reference`` with ``conf``; report the new image's size.
+
+    Not paused: nothing runs in the container any more but its idle command.
+    """
     from docker.errors import DockerException
 
     repository, tag = parse_tag(reference)
     try:
-        response = client.api.commit(container_id, repository=repository, tag=tag, conf=conf)
+        response = client.api.commit(container_id, repository=repository, tag=tag, conf=conf, pause=False)
         image_id = str(response["Id"])
         attrs = client.api.inspect_image(image_id)
     except DockerException as exc:

@@ -27,7 +27,14 @@ from muslin.install.payload import check_helper_python, payload_entries
 from muslin.install.pull import ensure_image
 from muslin.install.runner import ContainerRunner, ExecResult, docker_message
 from muslin.install.signals import interrupts_deferred, sigterm_as_interrupt
-from muslin.install.steps import CONTAINER_LABEL, CONTAINER_ROLE, Exec, InstallSteps, make_steps
+from muslin.install.steps import (
+    CONTAINER_LABEL,
+    CONTAINER_ROLE,
+    INSTALLERS,
+    Exec,
+    InstallSteps,
+    make_steps,
+)
 from muslin.install.verify import modules_for, pip_check_problems
 from muslin.plan.model import Plan
 
@@ -43,6 +50,8 @@ class InstallOptions:
     jobs: int = DEFAULT_JOBS
     """Parallel downloads."""
     offline: bool = False
+    installer: str = "auto"
+    """``auto`` (pip when the image has it), ``pip`` or ``installer`` (see :data:`~muslin.install.steps.INSTALLERS`)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,9 @@ def check_plan(plan: Plan, options: InstallOptions) -> None:
         )
     if plan.target.platform.split("/")[0] != "linux":
         raise UsageError(f"cannot run a container for platform {plan.target.platform}")
+    if options.installer not in INSTALLERS:
+        raise UsageError(f"unknown installer {options.installer!r} (one of {', '.join(INSTALLERS)})")
+    make_steps(plan, (), None, options.installer)
 
 
 def install_plan(
@@ -135,7 +147,9 @@ class _Install:
         base = ensure_image(self.client, reference, plan.target.platform, con)
         self._check_digest(base)
         installs = plan.installs
-        initial = make_steps(plan, tuple(i.artifact.filename for i in installs if i.artifact), None)
+        initial = make_steps(
+            plan, tuple(i.artifact.filename for i in installs if i.artifact), None, self.options.installer
+        )
         if installs and not initial.use_pip:
             check_helper_python(plan.target.python_version)
         background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="muslin-downloads")
@@ -148,7 +162,9 @@ class _Install:
             runner = self._start(reference, initial)
             wheels = downloads.result()
             named = [(i.artifact.filename, path) for i, path in zip(installs, wheels, strict=True) if i.artifact]
-            steps = make_steps(plan, tuple(n for n, _ in named), modules_for(p for _, p in named))
+            steps = make_steps(
+                plan, tuple(n for n, _ in named), modules_for(p for _, p in named), self.options.installer
+            )
             con.step(f"copying {len(named)} wheels into the container")
             with build_tar(payload_entries(named, with_libraries=not steps.use_pip)) as stream:
                 runner.put_archive("/", stream)
@@ -156,9 +172,7 @@ class _Install:
                 self._run(runner, step)
             if steps.install is not None:
                 self._run(runner, steps.install)
-            if steps.compile is not None:
-                self._run(runner, steps.compile)
-            self._verify(runner, steps)
+            self._compile_and_verify(runner, steps)
             self._run(runner, steps.cleanup)
             con.step(f"committing {self.options.tag}")
             conf = commit_mod.commit_config(base, commit_mod.image_labels(plan, base), plan.venv.path)
@@ -228,19 +242,27 @@ class _Install:
             raise DockerError(f"{step.purpose} failed in the container (exit code {result.exit_code}); nothing committed")
         return result
 
-    def _verify(self, runner: ContainerRunner, steps: InstallSteps) -> None:
-        """Requirements check and import check, run side by side; raise when either fails."""
-        checks = [e for e in (steps.check, steps.imports) if e is not None]
-        if not checks:
+    def _compile_and_verify(self, runner: ContainerRunner, steps: InstallSteps) -> None:
+        """Byte-compile, check requirements and import the modules, side by side; raise on failure.
+
+        The three only read what the install wrote (compilation writes ``.pyc`` files
+        the import check does not need), so they run concurrently; their output is
+        printed afterwards, in this order.
+        """
+        execs = [e for e in (steps.compile, steps.check, steps.imports) if e is not None]
+        if not execs:
             return
-        self.console.step(" and ".join(e.purpose for e in checks))
-        with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="muslin-verify") as pool:
-            futures = [pool.submit(runner.run, e.argv, e.env, "/", False) for e in checks]
+        self.console.step(", ".join(e.purpose for e in execs))
+        with ThreadPoolExecutor(max_workers=len(execs), thread_name_prefix="muslin-verify") as pool:
+            futures = [pool.submit(runner.run, e.argv, e.env, "/", False) for e in execs]
             results = [f.result() for f in futures]
         failures: list[str] = []
-        for step, result in zip(checks, results, strict=True):
+        for step, result in zip(execs, results, strict=True):
             runner.replay(result)
-            if step is steps.imports:
+            if step is steps.compile:
+                if result.exit_code != 0:
+                    failures.append(f"byte-compiling failed (exit code {result.exit_code})")
+            elif step is steps.imports:
                 failures += self._import_failures(result)
             else:
                 failures += self._check_failures(result, steps.use_pip)

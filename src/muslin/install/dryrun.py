@@ -17,7 +17,7 @@ def describe_install(plan: Plan, options: InstallOptions) -> list[str]:
     check_plan(plan, options)
     reference = image_reference(plan)
     installs = plan.installs
-    steps = make_steps(plan, tuple(i.artifact.filename for i in installs if i.artifact), None)
+    steps = make_steps(plan, tuple(i.artifact.filename for i in installs if i.artifact), None, options.installer)
     network = options.network or "none"
     idle = " or ".join(" ".join(shlex.quote(a) for a in cmd) for cmd in steps.idle_commands)
     lines = [

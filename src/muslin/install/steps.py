@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
+from muslin.errors import UsageError
 from muslin.plan.model import Plan
 
 WORK_DIR = "/tmp/muslin-install"
@@ -78,16 +79,27 @@ def pip_available(plan: Plan) -> bool:
     return plan.image.has_pip or from_apk
 
 
-def make_steps(plan: Plan, wheel_files: tuple[str, ...], modules: tuple[str, ...] | None) -> InstallSteps:
+INSTALLERS = ("auto", "pip", "installer")
+"""``auto``: the image's pip when it has one (visible to the target interpreter), else ``installer``."""
+
+
+def make_steps(
+    plan: Plan, wheel_files: tuple[str, ...], modules: tuple[str, ...] | None, installer: str = "auto"
+) -> InstallSteps:
     """The container commands for ``plan``.
 
     ``wheel_files`` are the wheel file names in install order; ``modules`` the
-    top-level modules to import afterwards (None: not known yet, as in ``--dry-run``).
+    top-level modules to import afterwards (None: not known yet, as in ``--dry-run``);
+    ``installer`` one of :data:`INSTALLERS`.
     """
     base = plan.image.python_executable
     venv = plan.venv.path
     python = f"{venv.rstrip('/')}/bin/python" if venv else base
     pip_visible = pip_available(plan) and (not venv or plan.venv.system_site_packages)
+    if installer == "pip" and not pip_visible:
+        where = "in the venv (created without system site-packages)" if venv else "in the image"
+        raise UsageError(f"--installer pip: there is no pip {where}; use --installer installer or auto")
+    pip_visible = pip_visible and installer != "installer"
     prepare: list[Exec] = []
     if plan.apk_packages:
         prepare.append(Exec("add apk packages", ("apk", "add", "--no-cache", *plan.apk_packages)))
@@ -109,7 +121,7 @@ def make_steps(plan: Plan, wheel_files: tuple[str, ...], modules: tuple[str, ...
                 env["PIP_BREAK_SYSTEM_PACKAGES"] = "1"
             install = Exec(
                 "install wheels with pip",
-                (python, "-m", "pip", "install", "--no-index", "--no-deps", "--no-cache-dir", "--no-compile", *wheel_paths),
+                (python, "-m", "pip", "install", "--no-index", "--no-deps", "--no-cache-dir", "--no-compile", "--no-warn-conflicts", *wheel_paths),
                 env,
             )
             check = Exec("pip check", (python, "-m", "pip", "check"), dict(_PIP_ENV))

@@ -220,10 +220,18 @@ def _venv_decision(request: PlanRequest, target: Target, resolution: Resolution)
 
 def _image_info(request: PlanRequest, facts: ImageFacts, target: Target, from_profile: bool) -> ImageInfo:
     python = facts.python
-    if facts.source in ("registry", "docker", "profile"):
-        pull: str | None = request.image if not request.profile else request.profile
-    else:
-        pull = None
+    pull: str | None = None
+    if request.profile:
+        pull = request.profile
+    elif facts.source == "profile":
+        pull = request.image
+    elif facts.source in ("registry", "docker"):
+        name = request.image.strip()
+        for scheme in ("docker:", "registry:"):
+            if name.startswith(scheme):
+                name = name[len(scheme):]
+                break
+        pull = name
     if python is not None:
         wanted = f"python{python.version}"
         exes = sorted(python.executables, key=lambda e: (not e.endswith("/" + wanted), not e.endswith("/python3"), e))
@@ -335,7 +343,7 @@ def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> 
     from muslin.index.finder import PackageFinder
     from muslin.inputs.collect import collect_inputs
     from muslin.inputs.config import build_index_settings
-    from muslin.resolve.resolver import resolve
+    from muslin.resolve.resolver import installed_distributions, resolve
     from muslin.target.target import build_target
 
     environ = os.environ if env is None else env
@@ -377,6 +385,13 @@ def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> 
         if pin.marker is None or pin.marker.evaluate({**environment, "extra": ""})
     }
     info = target.info()
+    installed = installed_distributions(facts)
+    if facts.python is not None and facts.python.version_tuple != target.python_version:
+        installed = {}  # another interpreter: nothing in its site-packages yet
+        warnings.append(
+            f"the image's Python is {facts.python.version} but the plan targets "
+            f"{info.python_version} (--python): provide that interpreter before installing"
+        )
     try:
         resolution = resolve(
             [_to_req(r) for r in inputs.requirements],
@@ -384,6 +399,7 @@ def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> 
             finder=finder,
             target=target,
             facts=facts,
+            installed=installed,
             upgrade_system=request.upgrade_system,
             index_pins=pins,
             target_tag=f"{info.interpreter_tag}-{info.platform_tag}",

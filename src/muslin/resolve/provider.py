@@ -15,7 +15,9 @@ explained precisely.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -32,9 +34,9 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 from resolvelib import AbstractProvider
 
-from muslin.errors import UsageError
+from muslin.errors import MuslinError, UsageError
 from muslin.facts.model import Distribution
-from muslin.index.candidate import Candidate, CandidateSet, Finder
+from muslin.index.candidate import Candidate, CandidateMetadata, CandidateSet, Finder
 from muslin.index.config import redact_url
 from muslin.plan.model import Artifact
 
@@ -44,6 +46,8 @@ USER = "<user>"
 """Parent label of requirements given by the user."""
 DIRECT_INDEX = "direct"
 """Artifact index name for ``name @ url`` direct references."""
+SPECULATION_THREADS = 8
+"""Threads fetching, ahead of the resolver, the metadata of the versions it will most likely pin."""
 
 
 class MarkerTarget(Protocol):
@@ -186,6 +190,7 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
         constraints: Iterable[Req] = (),
         user_requirements: Iterable[Req] = (),
         allow_prereleases: bool = False,
+        speculate: bool = True,
     ) -> None:
         self.finder = finder
         self.allow_prereleases = allow_prereleases
@@ -208,6 +213,69 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
         self._direct: dict[NormalizedName, Candidate] = {}
         for r in user_requirements:
             self.chains.setdefault(r.identifier, (USER,))
+        self._pool: ThreadPoolExecutor | None = None
+        if speculate:
+            self._pool = ThreadPoolExecutor(SPECULATION_THREADS, thread_name_prefix="muslin-speculate")
+        self._meta_lock = threading.Lock()
+        self._meta_futures: dict[str, Future[CandidateMetadata]] = {}
+
+    def close(self) -> None:
+        """Stop speculative fetches (waits for the ones in flight)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    # -- speculation: metadata fetched before resolvelib asks for it ----------------
+
+    def _speculate_metadata(self, wheel: Candidate) -> None:
+        pool = self._pool
+        if pool is None:
+            return
+        key = wheel.artifact.url
+        with self._meta_lock:
+            if key in self._meta_futures:
+                return
+            try:
+                self._meta_futures[key] = pool.submit(self.finder.metadata, wheel)
+            except RuntimeError:  # pool shut down
+                return
+
+    def speculate_dependency(self, req: Req) -> None:
+        """Find ``req``'s likely pick and fetch its metadata, in the background."""
+        pool = self._pool
+        if pool is None or req.url or req.name == PYTHON or self.is_pinned_by_system(req.name):
+            return
+        try:
+            pool.submit(self._guess, req)
+        except RuntimeError:
+            return
+
+    def _guess(self, req: Req) -> None:
+        try:
+            cset = self.finder.find(req.name)
+        except MuslinError:
+            return
+        for cand in cset.candidates:
+            if cand.yanked or not req.specifier.contains(cand.version):
+                continue
+            if cand.requires_python:
+                try:
+                    if not SpecifierSet(cand.requires_python).contains(self.python_version, prereleases=True):
+                        continue
+                except ValueError:
+                    continue
+            self._speculate_metadata(cand)
+            return
+
+    def _metadata(self, wheel: Candidate) -> CandidateMetadata:
+        with self._meta_lock:
+            future = self._meta_futures.get(wheel.artifact.url)
+        if future is not None:
+            try:
+                return future.result()
+            except MuslinError:
+                pass  # ask again below, so the error surfaces from this thread
+        return self.finder.metadata(wheel)
 
     # -- helpers -----------------------------------------------------------------
 
@@ -313,7 +381,10 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
                 seen.add(cand.version)
                 out.append(RCandidate(name, cand.version, extras, wheel=cand))
         out.sort(key=lambda c: c.version, reverse=True)
-        return out if self.allow_prereleases else _drop_prereleases(out, checks)
+        result = out if self.allow_prereleases else _drop_prereleases(out, checks)
+        if result and result[0].wheel is not None:
+            self._speculate_metadata(result[0].wheel)
+        return result
 
     def is_satisfied_by(self, requirement: Req, candidate: RCandidate) -> bool:
         if requirement.name == PYTHON:
@@ -339,6 +410,8 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
         prefetch = getattr(self.finder, "prefetch", None)
         if names and callable(prefetch):
             prefetch([n for n in names if not self.is_pinned_by_system(n)])
+        for dep in deps:
+            self.speculate_dependency(dep)
         return deps
 
     # -- internals ---------------------------------------------------------------
@@ -361,7 +434,7 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
             requirements = [r for r in parsed if r is not None]
         else:
             assert candidate.wheel is not None
-            meta = self.finder.metadata(candidate.wheel)
+            meta = self._metadata(candidate.wheel)
             self.display_names.setdefault(candidate.name, meta.name)
             requirements = list(meta.requires_dist)
             if meta.requires_python:

@@ -116,6 +116,8 @@ def resolve(
         names = [r.name for r in reqs if not r.url and not provider.is_pinned_by_system(r.name)]
         if names:
             prefetch(names)
+    for req in reqs:
+        provider.speculate_dependency(req)
     resolver: Resolver[Req, RCandidate, str] = Resolver(provider, BaseReporter())
     try:
         result = resolver.resolve(reqs, max_rounds=MAX_ROUNDS)
@@ -131,6 +133,8 @@ def resolve(
             f"resolution did not finish within {MAX_ROUNDS} rounds; "
             "add == pins for the packages with many versions (or constraints with -c)"
         ) from None
+    finally:
+        provider.close()
 
     merged: dict[NormalizedName, ResolvedPackage] = {}
     for identifier, cand in result.mapping.items():
