@@ -82,7 +82,6 @@ def test_daemon_equals_docker_save(docker_client: Any, layered_image: str, tmp_p
     assert opened.source == "docker"
     assert opened.reference == layered_image
     assert opened.canonical_reference == f"docker.io/{layered_image}"
-    image = docker_client.images.get(layered_image)
     assert opened.digest is None  # built locally: no RepoDigests (an image id is no manifest digest)
     assert opened.config == reference.config
     assert opened.config.os == "linux"
