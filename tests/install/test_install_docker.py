@@ -17,11 +17,14 @@ import pytest
 from conftest import ROLE_FILTER
 from install_helpers import fixture_image_info, install_item, make_plan
 from support.alpine_rootfs import apk_record
+from support.common import need
 
-from muslin.errors import DockerError
+from muslin.errors import DockerError, ImageNotFoundError
 from muslin.index.http import HttpClient
+from muslin.install.console import InstallConsole
 from muslin.install.container import InstallOptions, install_plan
 from muslin.install.dockerhost import connect
+from muslin.install.pull import ensure_image
 from muslin.plan.model import Action, PlanItem, VenvDecision
 from tests.support.index_server import IndexServer
 
@@ -119,14 +122,14 @@ def test_installer_path_without_pip(
     base = _build(
         docker_client,
         "muslin-test-install/nopip:1",
-        f"FROM {musl_python_image}\nRUN rm -rf /{SITE}/pip /{SITE}/pip-*.dist-info\n",
+        f"FROM {musl_python_image}\nRUN rm -rf /{SITE}/pip /{SITE}/pip-*.dist-info /bin/sleep\n",
     )
     images.append(base)
     tag = "muslin-test-install/nopip-installed:1"
     images.append(tag)
     wheels = [w for w in real_wheels if w.name.startswith(("pyyaml", "orjson"))] + [test_wheels["plainpkg"]]
     plan = make_plan(fixture_image_info(base, has_pip=False), wheels, index.base)
-    install_plan(plan, InstallOptions(tag=tag))
+    install_plan(plan, InstallOptions(tag=tag))  # no /bin/sleep either: the container idles in python
     out = _run(
         docker_client, tag, "sh", "-c",
         "python3 -c 'import yaml, orjson, plainpkg; print(plainpkg.__version__)'; "
@@ -319,3 +322,64 @@ def test_keep_items_are_not_touched(
     assert result.installed == ("plainpkg==1.0", "tinyapk==1.0")
     out = _run(docker_client, tag, "python3", "-m", "pip", "--version")
     assert out.startswith("pip 23.1.2")
+
+
+@pytest.mark.registry
+def test_missing_image_is_pulled(
+    docker_client: Any,
+    musl_python_image: str,
+    index: IndexServer,
+    test_wheels: dict[str, Path],
+    images: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The base image is only in a registry (Debian's docker-registry on 127.0.0.1): install pulls it."""
+    from support.registry import have_registry, start_registry
+
+    need(have_registry(), "docker-registry is not installed")
+    registry = start_registry(tmp_path / "registry", tmp_path / "storage")
+    try:
+        ref = f"{registry.host}/muslin-test/pullbase:1"
+        images.append(_build(docker_client, ref, f"FROM {musl_python_image}\nRUN echo pulled > /etc/muslin-pulled\n"))
+        for event in docker_client.api.push(ref.rsplit(":", 1)[0], tag="1", stream=True, decode=True):
+            assert "error" not in event, event
+        docker_client.images.remove(ref)  # the new layer is now only in the registry
+        tag = "muslin-test-install/pulled:1"
+        images.append(tag)
+        plan = make_plan(fixture_image_info(ref), [test_wheels["plainpkg"]], index.base)
+        install_plan(plan, InstallOptions(tag=tag))
+        assert f"==> pulling {ref} (linux/amd64)" in capsys.readouterr().out
+        out = _run(docker_client, tag, "sh", "-c", "cat /etc/muslin-pulled; python3 -c 'import plainpkg'")
+        assert out.strip() == "pulled"
+
+        # again on a "terminal": the pull stream drives rich progress bars
+        docker_client.images.remove(tag)
+        docker_client.images.remove(ref)
+
+        class Terminal(InstallConsole):
+            @property
+            def interactive(self) -> bool:
+                return True
+
+        attrs = ensure_image(docker_client, ref, "linux/amd64", Terminal(out=io.StringIO(), err=io.StringIO()))
+        assert ref in attrs["RepoTags"]
+
+        with pytest.raises(ImageNotFoundError, match=f"cannot pull {registry.host}/muslin-test/absent:1"):
+            ensure_image(docker_client, f"{registry.host}/muslin-test/absent:1", None, InstallConsole(io.StringIO(), io.StringIO()))
+    finally:
+        registry.stop()
+
+
+def test_plan_with_nothing_to_install_still_commits(
+    docker_client: Any, musl_python_image: str, index: IndexServer, images: list[str]
+) -> None:
+    tag = "muslin-test-install/nothing:1"
+    images.append(tag)
+    keep = PlanItem("pip", "pip", "23.1.2", Action.KEEP, "apk py3-pip 23.1.2-r0")
+    plan = make_plan(fixture_image_info(musl_python_image), [], index.base, keeps=[keep])
+    result = install_plan(plan, InstallOptions(tag=tag))
+    assert result.installed == ()
+    labels = docker_client.api.inspect_image(tag)["Config"]["Labels"]
+    assert labels["org.muslin.plan-hash"] == plan.plan_hash()
+    assert _run(docker_client, tag, "ls", "/tmp").strip() == ""

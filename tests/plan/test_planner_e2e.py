@@ -320,3 +320,50 @@ def test_python_override_drops_the_images_pins(
     assert ok.code == 0, ok.err
     assert ok.json()["target"]["python_version"] == "3.12"
     assert any("targets 3.12" in w for w in ok.json()["warnings"])
+
+
+def test_rich_table_on_a_terminal(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.setenv("COLUMNS", "200")
+    from muslin.output.plan import print_plan
+    from muslin.plan.model import Plan
+
+    run = muslin(capsys, "plan", f"dir:{image_root}", "cryptography==41.0.3", "mysqlclient", *indexes.args(),
+                 "--json")
+    assert run.code == 0, run.err
+    plan = Plan.from_dict(run.json())
+    out = io.StringIO()
+    print_plan(plan, out, tty=True)
+    text = out.getvalue()
+    for needle in ("NAME", "SIZE", "cryptography", "keep", "apk py3-mysqlclient 2.1.1-r3",
+                   "3 to install, 1 kept", "installed by apk: py3-mysqlclient 2.1.1-r3"):
+        assert needle in text, needle
+
+
+def test_alpine_wheels_index_needs_accept_linux_tags(
+    capsys: pytest.CaptureFixture[str], image_root: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "alpine-wheels"
+    build_wheel(root, "lxmlish", "5.0.0", tags="cp311-cp311-linux_x86_64", requires_python=">=3.6")
+    with IndexServer(root, mode="alpine-wheels") as aw:
+        args = ["--index", f"aw={aw.url}", "--default-index", aw.url]
+        refused = muslin(capsys, "plan", f"dir:{image_root}", "lxmlish", *args)
+        assert refused.code == 8
+        assert "no wheel for cp311-musllinux_1_2_x86_64" in refused.err
+        assert "linux_x86_64" in refused.err
+        run = muslin(capsys, "plan", f"dir:{image_root}", "lxmlish", *args, "--accept-linux-tags", "aw", "--json")
+        assert run.code == 0, run.err
+        art = run.items()["lxmlish"]["artifact"]
+        assert art["index"] == "aw" and art["filename"].endswith("linux_x86_64.whl")
+        assert art["sha256"] == sha256(root / art["filename"])
+
+
+def test_pin_to_an_index_without_the_package(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes
+) -> None:
+    run = muslin(capsys, "plan", f"dir:{image_root}", "cryptography==41.0.3", *indexes.args(), "--pin", "cffi=musl")
+    assert run.code == 7
+    assert "you -> cryptography 41.0.3 -> cffi>=1.12: cffi is pinned to index musl" in run.err

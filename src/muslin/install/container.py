@@ -11,6 +11,7 @@ SIGTERM included).
 from __future__ import annotations
 
 import tempfile
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +141,9 @@ class _Install:
         self.console = console
         self.tmp = tmp
         self.container_id: str | None = None
+        self.container_name = f"muslin-install-{uuid.uuid4().hex[:12]}"
+        """Known before the daemon answers, so an interrupted create can still be cleaned up."""
+        self.created = False
 
     def run(self) -> InstallResult:
         plan, con = self.plan, self.console
@@ -211,15 +215,17 @@ class _Install:
         last_error = ""
         for idle in steps.idle_commands:
             try:
+                self.created = True
                 container = self.client.api.create_container(
                     reference,
+                    name=self.container_name,
                     command=[],
                     entrypoint=list(idle),
                     labels={CONTAINER_LABEL: CONTAINER_ROLE, "org.muslin.plan-hash": self.plan.plan_hash()},
                     host_config=self.client.api.create_host_config(
                         network_mode=self.options.network or "none", auto_remove=False
                     ),
-                    platform=self.plan.target.platform,
+                    platform=self.plan.target.platform if self._platform_supported() else None,
                 )
                 self.container_id = str(container["Id"])
                 self.client.api.start(self.container_id)
@@ -234,6 +240,12 @@ class _Install:
                 self._remove()
                 raise DockerError(f"cannot start a container from {reference}: {docker_message(exc)}") from None
         raise DockerError(f"cannot start a container from {reference}: no idle command works ({last_error})")
+
+    def _platform_supported(self) -> bool:
+        """Whether the daemon's API takes a platform on container create (API 1.41+)."""
+        from docker.utils import version_gte
+
+        return bool(version_gte(str(self.client.api.api_version), "1.41"))
 
     def _run(self, runner: ContainerRunner, step: Exec) -> ExecResult:
         self.console.step(step.purpose)
@@ -295,15 +307,17 @@ class _Install:
         return ["import " + "; ".join(failed)]
 
     def _remove(self) -> None:
-        if self.container_id is None:
+        if not self.created:
             return
         from docker.errors import DockerException, NotFound
 
+        target = self.container_id or self.container_name
         with interrupts_deferred():
             try:
-                self.client.api.remove_container(self.container_id, force=True, v=True)
+                self.client.api.remove_container(target, force=True, v=True)
             except NotFound:
                 pass
             except DockerException as exc:
-                self.console.warn(f"could not remove container {self.container_id[:12]}: {docker_message(exc)}")
+                self.console.warn(f"could not remove container {target[:24]}: {docker_message(exc)}")
             self.container_id = None
+            self.created = False

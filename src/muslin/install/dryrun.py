@@ -26,7 +26,7 @@ def describe_install(plan: Plan, options: InstallOptions) -> list[str]:
     ]
     total = sum(i.artifact.size or 0 for i in installs if i.artifact)
     size = f", {commit_mod.human_size(total)}" if total else ""
-    lines.append(f"download:  {len(installs)} wheels on the host ({options.jobs} in parallel{size}), sha256 verified:")
+    lines.append(f"download:  {len(installs)} wheels on the host ({max(1, min(options.jobs, len(installs)))} in parallel{size}), sha256 verified:")
     for item in installs:
         assert item.artifact is not None
         lines.append(f"           {item.artifact.filename}  ({item.artifact.index}, sha256:{item.artifact.sha256[:12]}...)")

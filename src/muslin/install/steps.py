@@ -22,11 +22,10 @@ CONTAINER_ROLE = "install"
 
 IDLE_SLEEP: tuple[str, ...] = ("/bin/sleep", "2147483647")
 
-PYCACHE_DIR = f"{WORK_DIR}/pycache"
-
-_PY_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONPYCACHEPREFIX": PYCACHE_DIR}
-"""Every Python run: live output; bytecode of pip, the stdlib and muslin's scripts goes to
-the work directory (removed before commit), not into the image."""
+_PY_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+"""Every Python run: live output; existing bytecode is used but none is written, so no stray
+``.pyc`` of pip, the stdlib or muslin's scripts lands in the image (the installed files are
+compiled explicitly, see ``compile_installed.py``)."""
 
 _PIP_ENV = {**_PY_ENV, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_ROOT_USER_ACTION": "ignore"}
 

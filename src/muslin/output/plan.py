@@ -2,8 +2,30 @@
 
 Columns: name, version, action (``keep``/``install``), source (index name or
 the owner of an installed distribution), wheel file, size; then a totals line
-and the plan's notes.  ``--json`` prints :meth:`Plan.to_dict` (schema
-``muslin.plan/1``, documented in README).
+and the plan's notes.  ``--json`` prints :meth:`Plan.to_dict`, schema
+``muslin.plan/1``::
+
+    schema          "muslin.plan/1"
+    muslin_version  version that made the plan
+    command         muslin command line regenerating it (credentials removed)
+    image           reference, pull_reference, digest, alpine_release, has_python,
+                    python_prefix, python_executable, has_pip, externally_managed,
+                    from_profile (true: built-in release profile, image not read)
+    target          python_version, python_full_version, musl_version, arch,
+                    platform (Docker), platform_tag (musllinux_1_2_x86_64)
+    venv            path (null: system site-packages), system_site_packages,
+                    reason, break_system_packages
+    apk_packages    apk packages to add first (["python3~3.11", "py3-pip"])
+    indexes         [{name, url (no credentials), needs_credentials, kind}]
+                    kind: simple | find-links | direct (name @ url requirements)
+    requirements    top-level requirement strings
+    inputs          [{path, sha256}] of every input file read
+    items           [{name, display_name, version, action (keep|install),
+                      source (index name, or owner "apk py3-x 1.0-r0" / "pip"),
+                      artifact {filename, url, sha256, index, size, kind} | null,
+                      requested_by ("<user>" or parent names), extras,
+                      top_level, note}]
+    warnings        plan-level remarks
 """
 
 from __future__ import annotations
@@ -102,7 +124,12 @@ def print_plan(plan: Plan, stream: TextIO, *, tty: bool | None = None) -> None:
     console.print(header_line(plan), markup=False)
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
     for column in COLUMNS:
-        table.add_column(column.upper(), justify="right" if column == "size" else "left", overflow="fold")
+        table.add_column(
+            column.upper(),
+            justify="right" if column == "size" else "left",
+            overflow="fold",
+            no_wrap=column in ("name", "version", "action", "size"),
+        )
     for item in plan.items:
         style = "green" if item.action is Action.INSTALL else "dim"
         table.add_row(*_row(item), style=style)

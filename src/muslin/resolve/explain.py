@@ -261,6 +261,12 @@ def explain_impossible(
         cset = provider.candidate_sets.get(name)
         if cset is None:
             continue
+        if name in pins and cset.index is None:
+            chains = "; ".join(_chain(provider, i) for i in infos)
+            return ResolutionError(
+                f"{chains}: {name} is pinned to index {pins[name]} (--pin or config), "
+                f"which does not list it; pin it to another index or remove the pin"
+            )
         if cset.index is None and not cset.candidates and not cset.rejections:
             chains = "; ".join(_chain(provider, i) for i in infos)
             looked = ", ".join(_index_names(provider))

@@ -154,6 +154,12 @@ def wheel_name_version(filename: str) -> tuple[NormalizedName, Version]:
     return name, version
 
 
+def direct_url(url: str) -> str:
+    """A direct reference URL as recorded in the plan: no fragment, no credentials."""
+    parts = urlsplit(url)
+    return redact_url(urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, "")))
+
+
 def direct_candidate(req: Req) -> Candidate:
     """The single wheel a ``name @ url#sha256=...`` requirement designates."""
     assert req.url is not None
@@ -172,8 +178,7 @@ def direct_candidate(req: Req) -> Candidate:
     name, version = wheel_name_version(filename)
     if name != req.name:
         raise UsageError(f"{req}: the wheel {filename!r} is for {name}, not {req.name}")
-    url = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
-    artifact = Artifact(filename=filename, url=redact_url(url), sha256=sha256, index=DIRECT_INDEX)
+    artifact = Artifact(filename=filename, url=direct_url(req.url), sha256=sha256, index=DIRECT_INDEX)
     return Candidate(name=name, version=version, artifact=artifact, tag_rank=0)
 
 
@@ -390,7 +395,13 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
         if requirement.name == PYTHON:
             return candidate.name == PYTHON and self._version_ok(requirement, candidate.version)
         if requirement.url:
-            return candidate.wheel is not None and candidate.wheel.artifact.index == DIRECT_INDEX
+            wheel = candidate.wheel
+            return (
+                wheel is not None
+                and wheel.artifact.index == DIRECT_INDEX
+                and wheel.artifact.url == direct_url(requirement.url)
+                and self._version_ok(requirement, candidate.version)
+            )
         if not self._version_ok(requirement, candidate.version):
             return False
         if requirement.hashes and candidate.wheel is not None:
