@@ -383,3 +383,45 @@ def test_plan_with_nothing_to_install_still_commits(
     labels = docker_client.api.inspect_image(tag)["Config"]["Labels"]
     assert labels["org.muslin.plan-hash"] == plan.plan_hash()
     assert _run(docker_client, tag, "ls", "/tmp").strip() == ""
+
+
+def test_hash_mismatch_leaves_nothing(
+    docker_client: Any, musl_python_image: str, test_wheels: dict[str, Path], images: list[str], tmp_path: Path
+) -> None:
+    from muslin.errors import HashMismatchError
+
+    tag = "muslin-test-install/tampered:1"
+    images.append(tag)
+    root = tmp_path / "index"
+    root.mkdir()
+    wheel = test_wheels["plainpkg"]
+    (root / wheel.name).write_bytes(wheel.read_bytes())
+    with IndexServer(root, mode="html") as server, HttpClient(cache_dir=tmp_path / "cache") as http:
+        server.set_file_bytes(wheel.name, b"not the wheel the plan chose")
+        plan = make_plan(fixture_image_info(musl_python_image), [wheel], server.base)
+        with pytest.raises(HashMismatchError):
+            install_plan(plan, InstallOptions(tag=tag), http=http)
+    assert docker_client.images.list(name="muslin-test-install/tampered") == []
+
+
+def test_externally_managed_python(
+    docker_client: Any, musl_python_image: str, index: IndexServer, test_wheels: dict[str, Path], images: list[str]
+) -> None:
+    """PEP 668: installing into the system Python needs the plan's break_system_packages."""
+    base = _build(
+        docker_client,
+        "muslin-test-install/pep668:1",
+        f"FROM {musl_python_image}\nRUN printf '[externally-managed]\\nError=use apk\\n' > /usr/lib/python3.11/EXTERNALLY-MANAGED\n",
+    )
+    images.append(base)
+    tag = "muslin-test-install/pep668-installed:1"
+    images.append(tag)
+    wheels = [test_wheels["plainpkg"]]
+    refused = make_plan(replace(fixture_image_info(base), externally_managed=True), wheels, index.base)
+    for installer in ("pip", "installer"):
+        with pytest.raises(DockerError, match="failed in the container"):
+            install_plan(refused, InstallOptions(tag=tag, installer=installer))
+    allowed = replace(refused, venv=VenvDecision(None, True, "--break-system-packages", True))
+    for installer in ("pip", "installer"):
+        install_plan(allowed, InstallOptions(tag=tag, installer=installer))
+        assert _run(docker_client, tag, "python3", "-c", "import plainpkg; print('ok')").strip() == "ok"

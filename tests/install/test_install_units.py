@@ -306,3 +306,41 @@ def test_context_endpoint_absent_config(tmp_path: Path) -> None:
     with pytest.raises(DockerError, match="cannot read"):
         context_endpoint({"DOCKER_CONFIG": str(tmp_path)})
 
+
+
+# -- downloads ----------------------------------------------------------------
+
+
+def test_fetch_wheels_parallel_verified_and_cached(tmp_path: Path) -> None:
+    from muslin.index.http import HttpClient
+    from muslin.install.fetch import fetch_wheels
+    from tests.support.index_server import IndexServer
+
+    root = tmp_path / "index"
+    built = [build_wheel(root, f"pkg{i}", "1.0", padding=20_000) for i in range(6)]
+    with IndexServer(root, mode="html") as server, HttpClient(cache_dir=tmp_path / "cache") as http:
+        plan = make_plan(fixture_image_info(IMAGE), built, server.base)
+        paths = fetch_wheels(plan.installs, http, tmp_path / "staging", jobs=4)
+        assert [p.read_bytes() for p in paths] == [w.read_bytes() for w in built]
+        assert len([r for r in server.requests if r[1].startswith("/files/")]) == 6
+        server.clear_requests()
+        again = fetch_wheels(plan.installs, http, tmp_path / "staging2", jobs=4)
+        assert [p.read_bytes() for p in again] == [w.read_bytes() for w in built]
+        assert server.requests == []  # served from the shared download cache
+
+
+def test_fetch_wheels_hash_mismatch(tmp_path: Path) -> None:
+    from muslin.errors import HashMismatchError
+    from muslin.index.http import HttpClient
+    from muslin.install.fetch import fetch_wheels
+    from tests.support.index_server import IndexServer
+
+    root = tmp_path / "index"
+    good = build_wheel(root, "good", "1.0")
+    bad = build_wheel(root, "bad", "1.0")
+    with IndexServer(root, mode="html") as server, HttpClient(cache_dir=tmp_path / "cache") as http:
+        plan = make_plan(fixture_image_info(IMAGE), [good, bad], server.base)
+        server.set_file_bytes(bad.name, b"tampered")
+        with pytest.raises(HashMismatchError, match=r"hash mismatch for bad-1\.0"):
+            fetch_wheels(plan.installs, http, tmp_path / "staging")
+        assert not (tmp_path / "staging" / bad.name).exists()
