@@ -7,6 +7,7 @@ Constants and ``need()`` live in ``support/common.py``.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,10 +50,10 @@ def musl_python_image(docker_client: Any) -> str:
     except Exception:
         need(MUSL_PYTHON_ROOTFS.exists(), f"fixture missing: {MUSL_PYTHON_ROOTFS}")
         subprocess.run(
-            f"zstd -dc {MUSL_PYTHON_ROOTFS} | docker import - {MUSL_PYTHON_IMAGE}",
-            shell=True,
+            ["bash", str(REPO / "containers" / "musl-python" / "load.sh"), MUSL_PYTHON_IMAGE],
             check=True,
             capture_output=True,
+            env={**os.environ, "MUSLIN_SHARED": str(SHARED)},
         )
     return MUSL_PYTHON_IMAGE
 
