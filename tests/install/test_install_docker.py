@@ -423,5 +423,5 @@ def test_externally_managed_python(
             install_plan(refused, InstallOptions(tag=tag, installer=installer))
     allowed = replace(refused, venv=VenvDecision(None, True, "--break-system-packages", True))
     for installer in ("pip", "installer"):
-        install_plan(allowed, InstallOptions(tag=tag, installer=installer))
+        images.append(install_plan(allowed, InstallOptions(tag=tag, installer=installer)).image_id)
         assert _run(docker_client, tag, "python3", "-c", "import plainpkg; print('ok')").strip() == "ok"

@@ -344,3 +344,12 @@ def test_fetch_wheels_hash_mismatch(tmp_path: Path) -> None:
         with pytest.raises(HashMismatchError, match=r"hash mismatch for bad-1\.0"):
             fetch_wheels(plan.installs, http, tmp_path / "staging")
         assert not (tmp_path / "staging" / bad.name).exists()
+
+
+def test_steps_bytecode_environment(wheels: list[Path]) -> None:
+    plan = make_plan(fixture_image_info(IMAGE), wheels, "http://x/")
+    shipped = make_steps(plan, ("a.whl",), ("a",))
+    assert all(e.env.get("PYTHONDONTWRITEBYTECODE") == "1" for e in shipped.execs)
+    stripped = make_steps(plan, ("a.whl",), ("a",), image_has_bytecode=False)
+    assert all(e.env.get("PYTHONPYCACHEPREFIX") == "/tmp/muslin-install/pycache" for e in stripped.execs)
+    assert stripped.install is not None and stripped.install.env["PIP_ROOT_USER_ACTION"] == "ignore"

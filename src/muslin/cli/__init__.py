@@ -1,4 +1,8 @@
-"""The ``muslin`` command line: a click group; each command lives in its own module."""
+"""The ``muslin`` command line: a click group; each command lives in its own module.
+
+Commands are imported only when used (:class:`LazyGroup`), so start-up pays
+for one command's imports, and ``muslin --help`` for none.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,50 @@ from muslin import __version__
 from muslin.cli.errors import run_guarded
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group whose commands come from :data:`muslin.cli.commands.COMMANDS`, imported on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from muslin.cli.commands import COMMANDS
+
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        from muslin.cli import commands
+
+        command = self.commands.get(cmd_name)
+        if command is None and cmd_name in commands.COMMANDS:
+            command = commands.load(cmd_name)
+            self.commands[cmd_name] = command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list with short help from the static table (no command is imported)."""
+        from click.utils import make_default_short_help
+
+        from muslin.cli.commands import COMMANDS
+
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            loaded = self.commands.get(name)
+            if loaded is not None:
+                if loaded.hidden:
+                    continue
+                rows.append((name, loaded.get_short_help_str(limit)))
+            else:
+                rows.append((name, make_default_short_help(COMMANDS[name][1], limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "--version", prog_name="muslin")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
 @click.pass_context
@@ -23,16 +70,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-
-
-def _register() -> None:
-    from muslin.cli import commands
-
-    for command in commands.ALL:
-        cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

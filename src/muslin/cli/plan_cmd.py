@@ -15,18 +15,28 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from muslin.cli.dockerfile_cmd import plan_dockerfile_writer
 from muslin.cli.options import plan_options, request_from_options, split_plan_options
 from muslin.errors import UsageError
-from muslin.output.plan import print_plan, render_json
-from muslin.plan.model import Plan
-from muslin.plan.planner import PlanOutcome, make_plan
 
-PostPlanWriter = Callable[[PlanOutcome, dict[str, Any]], None]
+if TYPE_CHECKING:
+    from muslin.plan.model import Plan
+    from muslin.plan.planner import PlanOutcome
+
+
+def plan_dockerfile_writer(outcome: PlanOutcome, own: dict[str, Any]) -> None:
+    """``--dockerfile PATH``: :func:`muslin.cli.dockerfile_cmd.plan_dockerfile_writer`, imported when asked for."""
+    if not own.get("dockerfile"):
+        return
+    from muslin.cli.dockerfile_cmd import plan_dockerfile_writer as write
+
+    write(outcome, own)
+
+
+PostPlanWriter = Callable[["PlanOutcome", dict[str, Any]], None]
 POST_PLAN_WRITERS: list[PostPlanWriter] = [plan_dockerfile_writer]
 """Called in order after a successful plan (e.g. ``--dockerfile PATH`` adds one)."""
 
@@ -90,6 +100,9 @@ def command(image: str, as_json: bool, outputs: tuple[str, ...], **kwargs: Any) 
     Exit codes: 0 ok, 2 bad input, 3 image not found, 4 network, 5 auth,
     6 bad image, 7 unsatisfiable, 8 no wheel for the target, 9 hash mismatch.
     """
+    from muslin.output.plan import print_plan, render_json
+    from muslin.plan.planner import make_plan
+
     plan_kwargs, own = split_plan_options(kwargs)
     for path in outputs:
         lock_kind(path)  # reject unknown names before any work

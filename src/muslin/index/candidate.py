@@ -10,6 +10,7 @@ precisely.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -60,7 +61,8 @@ class CandidateSet:
     """Name of the index that owns the name (first-index), None if no index lists it."""
     candidates: tuple[Candidate, ...]
     """Usable wheels, best first (newest version, then best tag)."""
-    rejections: tuple[Rejection, ...] = ()
+    rejections: Sequence[Rejection] = ()
+    """Files that do not fit, with why (may be worked out lazily, on first use)."""
     also_on: tuple[str, ...] = field(default=())
     """Other indexes that list the name but were not consulted (first-index strategy)."""
 

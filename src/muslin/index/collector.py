@@ -14,6 +14,7 @@ import html
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -209,37 +210,58 @@ def parse_html(content: bytes, page_url: str, index: str, name: str) -> list[Ind
     return files
 
 
+def _json_file(entry: Any, filename: str, resolve: _Resolver) -> IndexFile:
+    """One PEP 691 file entry (``filename`` already read from it) as an :class:`IndexFile`."""
+    url = resolve(str(entry["url"]))[0]
+    hashes = entry.get("hashes") or {}
+    yanked_value = entry.get("yanked", False)
+    meta_value = entry.get("core-metadata", entry.get("dist-info-metadata"))
+    has_meta, meta_sha = _metadata_attr(meta_value)
+    rp = entry.get("requires-python")
+    size = entry.get("size")
+    return IndexFile(
+        filename=filename,
+        url=url,
+        sha256=str(hashes["sha256"]).lower() if hashes.get("sha256") else None,
+        requires_python=str(rp).strip() or None if rp else None,
+        yanked=bool(yanked_value),
+        yanked_reason=yanked_value if isinstance(yanked_value, str) and yanked_value else None,
+        metadata=has_meta,
+        metadata_sha256=meta_sha,
+        size=int(size) if isinstance(size, int) else None,
+    )
+
+
 def parse_json(content: bytes, page_url: str, index: str, name: str) -> list[IndexFile]:
     """Parse a PEP 691 project page into files."""
+    files = parse_json_deferred(content, page_url, index, name, None)
+    return [f for f in files if isinstance(f, IndexFile)]
+
+
+def parse_json_deferred(
+    content: bytes, page_url: str, index: str, name: str, defer: Callable[[str], bool] | None
+) -> list[IndexFile | str]:
+    """Parse a PEP 691 page; files whose name ``defer`` accepts stay bare file names (big pages).
+
+    Deferred entries are still checked enough that a malformed page is rejected as before.
+    """
     try:
         doc = json.loads(content)
         raw_files = doc["files"]
         if not isinstance(raw_files, list):
             raise TypeError
         resolve = _Resolver(page_url)
-        files: list[IndexFile] = []
+        files: list[IndexFile | str] = []
         for entry in raw_files:
             filename = str(entry["filename"])
-            url = resolve(str(entry["url"]))[0]
-            hashes = entry.get("hashes") or {}
-            yanked_value = entry.get("yanked", False)
-            meta_value = entry.get("core-metadata", entry.get("dist-info-metadata"))
-            has_meta, meta_sha = _metadata_attr(meta_value)
-            rp = entry.get("requires-python")
-            size = entry.get("size")
-            files.append(
-                IndexFile(
-                    filename=filename,
-                    url=url,
-                    sha256=str(hashes["sha256"]).lower() if hashes.get("sha256") else None,
-                    requires_python=str(rp).strip() or None if rp else None,
-                    yanked=bool(yanked_value),
-                    yanked_reason=yanked_value if isinstance(yanked_value, str) and yanked_value else None,
-                    metadata=has_meta,
-                    metadata_sha256=meta_sha,
-                    size=int(size) if isinstance(size, int) else None,
-                )
-            )
+            if defer is not None and defer(filename):
+                str(entry["url"])
+                hashes = entry.get("hashes")
+                if hashes and not isinstance(hashes, dict):
+                    raise TypeError
+                files.append(filename)
+                continue
+            files.append(_json_file(entry, filename, resolve))
         return files
     except (ValueError, KeyError, TypeError, AttributeError):
         raise _unreadable(index, name) from None
@@ -251,6 +273,8 @@ class Collector:
 
     http: HttpClient
     _flat: dict[str, list[IndexFile]] = field(default_factory=dict)
+    fetched: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(URL, Accept) -> body id of every remote find-links page read."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def project_page(self, index: IndexConfig, name: str) -> ProjectPage:
@@ -268,6 +292,20 @@ class Collector:
         return self.http.get(
             self.page_url(index, name), headers={"Accept": ACCEPT}, what=f"index {index.name}"
         )
+
+    def parse_page_deferred(
+        self, index: IndexConfig, name: str, resp: Response, defer: Callable[[str], bool]
+    ) -> tuple[bool, list[IndexFile | str]]:
+        """(listed, files) of a fetched page; files ``defer`` accepts are left as bare names."""
+        if resp.status == 404:
+            return False, []
+        canonical = canonicalize_name(name)
+        shown = redact_url(self.page_url(index, name))
+        base = resp.url if resp.url.startswith(("http:", "https:", "file:")) else shown
+        if resp.content_type == JSON_TYPE:
+            return True, parse_json_deferred(resp.content, base, index.name, canonical, defer)
+        files = parse_html(resp.content, base, index.name, canonical)
+        return True, [f.filename if defer(f.filename) else f for f in files]
 
     def parse_page(self, index: IndexConfig, name: str, resp: Response) -> ProjectPage:
         canonical = canonicalize_name(name)
@@ -297,6 +335,8 @@ class Collector:
             files = self._local_dir(index, path)
         else:
             resp = self.http.get(location, headers={"Accept": "text/html"}, what=f"find-links {index.name}")
+            with self._lock:
+                self.fetched[(strip_userinfo(location), "text/html")] = resp.body_id
             if resp.status == 404:
                 raise NetworkError(f"find-links {index.name}: HTTP 404 from {index.redacted_url}")
             files = parse_html(resp.content, resp.url, index.name, "its file list")

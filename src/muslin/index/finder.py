@@ -28,10 +28,12 @@ import logging
 import re
 import threading
 import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from email.parser import HeaderParser
 from pathlib import Path
+from typing import overload
 from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -40,17 +42,95 @@ from packaging.version import Version
 
 from muslin.errors import HashMismatchError, NetworkError, UsageError
 from muslin.index.candidate import Candidate, CandidateMetadata, CandidateSet, Rejection
-from muslin.index.collector import Collector, ProjectPage
+from muslin.index.collector import ACCEPT, Collector, IndexFile
 from muslin.index.config import IndexConfig, IndexSettings, IndexStrategy, redact_url
 from muslin.index.evaluator import Evaluator, sort_candidates
-from muslin.index.http import HttpClient, _atomic_write, env_credentials
+from muslin.index.http import (
+    HttpClient,
+    _atomic_write,
+    env_credentials,
+    file_url_to_path,
+    strip_userinfo,
+)
+from muslin.index.httpcache import path_fingerprint
 from muslin.plan.model import Artifact
 from muslin.target.target import Target
 
 log = logging.getLogger(__name__)
 
 TAIL_BYTES = 64 * 1024
-_DERIVED_FORMAT = 1
+_DERIVED_FORMAT = 2
+_SEP = "\x00"
+
+
+RejectionSlot = Rejection | str
+"""A rejection, or the bare file name of one still to be worked out (see :class:`_Rejections`)."""
+
+
+class _Rejections(Sequence[Rejection]):
+    """Rejections worked out on first use.
+
+    Project pages list thousands of files that cannot fit the target (sdists,
+    other platforms); telling why is only needed to explain a failure, so
+    those files stay bare names until then.  Order is the page's file order.
+    """
+
+    __slots__ = ("_items", "_parts")
+
+    def __init__(self, parts: Iterable[tuple[Sequence[RejectionSlot], Callable[[str], Rejection]]]) -> None:
+        self._parts = [(slots, make) for slots, make in parts if slots]
+        self._items: tuple[Rejection, ...] | None = None
+
+    @classmethod
+    def concat(cls, seqs: Iterable[Sequence[Rejection]]) -> _Rejections:
+        parts: list[tuple[Sequence[RejectionSlot], Callable[[str], Rejection]]] = []
+        for seq in seqs:
+            if isinstance(seq, _Rejections):
+                parts.extend(seq._parts)
+            else:
+                parts.append((tuple(seq), _no_make))
+        return cls(parts)
+
+    def _all(self) -> tuple[Rejection, ...]:
+        if self._items is None:
+            self._items = tuple(
+                make(slot) if isinstance(slot, str) else slot for slots, make in self._parts for slot in slots
+            )
+        return self._items
+
+    def slots(self) -> list[RejectionSlot]:
+        return [slot for slots, _make in self._parts for slot in slots]
+
+    def __len__(self) -> int:
+        return sum(len(slots) for slots, _make in self._parts)
+
+    def __bool__(self) -> bool:
+        return bool(self._parts)
+
+    @overload
+    def __getitem__(self, i: int) -> Rejection: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[Rejection, ...]: ...
+    def __getitem__(self, i: int | slice) -> Rejection | tuple[Rejection, ...]:
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[Rejection]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return self._all() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"_Rejections({len(self)} files)"
+
+
+def _no_make(filename: str) -> Rejection:
+    raise AssertionError(f"no rejection maker for {filename}")  # pragma: no cover - slots are Rejections
 
 
 @dataclass(frozen=True)
@@ -60,13 +140,15 @@ class _Evaluated:
     index: str
     found: bool
     candidates: tuple[Candidate, ...]
-    rejections: tuple[Rejection, ...]
+    rejections: _Rejections
     metadata_hashes: dict[str, str]
     """PEP 658 metadata URL -> sha256, where the index gives one."""
 
 
 def _store_evaluated(folder: Path, key: str, page: _Evaluated) -> None:
     """Keep an evaluated page on disk, keyed by page body and target (fast warm re-plans)."""
+    slots = page.rejections.slots()
+    names = [r for r in slots if isinstance(r, str)]
     doc = {
         "found": page.found,
         "c": [
@@ -76,7 +158,13 @@ def _store_evaluated(folder: Path, key: str, page: _Evaluated) -> None:
             ]
             for c in page.candidates
         ],
-        "r": [[r.version, r.filename, r.reason, r.kind, list(r.tags)] for r in page.rejections],
+        "r": [
+            [i, r.version, r.filename, r.reason, r.kind, list(r.tags)]
+            for i, r in enumerate(slots)
+            if not isinstance(r, str)
+        ],
+        # names still to be worked out, in one string: thousands per page, cheap to (de)serialise
+        "d": names if any(not n or _SEP in n for n in names) else _SEP.join(names),
         "m": page.metadata_hashes,
     }
     try:
@@ -96,7 +184,9 @@ def _rejection(
     return r
 
 
-def _load_evaluated(folder: Path, key: str, index: str) -> _Evaluated | None:
+def _load_evaluated(
+    folder: Path, key: str, index: str, make: Callable[[str], Rejection]
+) -> _Evaluated | None:
     path = folder / key[:2] / f"{key}.json"
     try:
         doc = json.loads(path.read_bytes())
@@ -112,8 +202,17 @@ def _load_evaluated(folder: Path, key: str, index: str) -> _Evaluated | None:
             )
             for c in doc["c"]
         )
-        rejects = tuple(_rejection(r[0], r[1], r[2], r[3], tuple(r[4]), index) for r in doc["r"])
-        return _Evaluated(index, bool(doc["found"]), cands, rejects, dict(doc["m"]))
+        deferred = doc["d"]
+        if isinstance(deferred, str):
+            names = deferred.split(_SEP) if deferred else []
+        else:
+            names = [str(n) for n in deferred]
+        eager = {int(r[0]): _rejection(r[1], r[2], r[3], r[4], tuple(r[5]), index) for r in doc["r"]}
+        rest = iter(names)
+        slots: list[RejectionSlot] = [
+            eager[i] if i in eager else next(rest) for i in range(len(eager) + len(names))
+        ]
+        return _Evaluated(index, bool(doc["found"]), cands, _Rejections([(slots, make)]), dict(doc["m"]))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, IndexError):
@@ -170,6 +269,19 @@ class PackageFinder:
         assert self.http.cache_dir is not None
         self._meta_dir = self.http.cache_dir / "metadata"
         self._derived_dir = self.http.cache_dir / "evaluated"
+        self.page_deps: dict[tuple[str, str], str] = {}
+        """(page URL, Accept) -> body id of every simple-index page read (for the resolution cache)."""
+        self.path_deps: dict[str, str] = {}
+        """Local find-links location -> :func:`path_fingerprint` (for the resolution cache)."""
+        self.cacheable = True
+        """False when an index is a local directory (a resolution cannot be reused safely)."""
+        for ix in settings.indexes:
+            remote = ix.url.startswith(("https://", "http://"))
+            if ix.kind == "find-links" and not remote and not ix.explicit:
+                path = file_url_to_path(ix.url) if ix.url.startswith("file:") else Path(ix.url)
+                self.path_deps[str(path)] = path_fingerprint(path)
+            elif not remote:
+                self.cacheable = False
 
     # -- lifecycle -----------------------------------------------------------
     def close(self) -> None:
@@ -183,6 +295,12 @@ class PackageFinder:
         self.close()
 
     # -- index selection -----------------------------------------------------
+    def resolution_deps(self) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
+        """What a resolution made with this finder depends on: HTTP pages read, local locations."""
+        with self._lock:
+            pages = {**self.page_deps, **self.collector.fetched}
+        return pages, dict(self.path_deps)
+
     def pinned_index(self, name: str) -> str | None:
         """The index ``name`` is pinned to on this target, if any."""
         return self._pins.get(canonicalize_name(name))
@@ -212,16 +330,21 @@ class PackageFinder:
         return page
 
     def _load_page(self, index: IndexConfig, name: NormalizedName) -> _Evaluated:
+        ev = self._evaluator(name)
         if index.kind == "find-links":
-            return self._evaluate_page(index, self.collector.project_page(index, name))
+            flat = self.collector.project_page(index, name)
+            return self._evaluate_files(ev, index, flat.found, flat.files)
         resp = self.collector.fetch_page(index, name)
+        with self._lock:
+            self.page_deps[(strip_userinfo(self.collector.page_url(index, name)), ACCEPT)] = resp.body_id
         if resp.status == 404:
-            return _Evaluated(index.name, False, (), (), {})
+            return _Evaluated(index.name, False, (), _Rejections(()), {})
         key = self._derived_key(index, name, resp.url, resp.body_id)
-        cached = _load_evaluated(self._derived_dir, key, index.name)
+        cached = _load_evaluated(self._derived_dir, key, index.name, self._rejection_maker(ev, index))
         if cached is not None:
             return cached
-        page = self._evaluate_page(index, self.collector.parse_page(index, name, resp))
+        found, files = self.collector.parse_page_deferred(index, name, resp, self._deferrable(index))
+        page = self._evaluate_files(ev, index, found, files)
         _store_evaluated(self._derived_dir, key, page)
         return page
 
@@ -234,20 +357,59 @@ class PackageFinder:
         ]
         return hashlib.sha256(json.dumps(ident).encode()).hexdigest()
 
-    def _evaluate_page(self, index: IndexConfig, page: ProjectPage) -> _Evaluated:
-        ev = Evaluator(self.target, page.name, self.settings.only_binary, self.settings.no_binary)
+    def _evaluator(self, name: NormalizedName) -> Evaluator:
+        return Evaluator(self.target, name, self.settings.only_binary, self.settings.no_binary)
+
+    def _deferrable(self, index: IndexConfig) -> Callable[[str], bool]:
+        """True for a file name the evaluator rejects on its name alone (not a wheel; no platform fits).
+
+        Mirrors the first checks of :meth:`Evaluator.evaluate`: anything but ``.whl``
+        is rejected as an sdist/other file, and a wheel none of whose platform tags
+        the target accepts fails :meth:`Evaluator._quick_tag_reject`.
+        """
+        ranks = self.target.tag_string_ranks(accept_linux=index.accept_linux_tags)
+        platforms = frozenset(tag.rpartition("-")[2] for tag in ranks)
+
+        def defer(filename: str) -> bool:
+            if not filename.endswith(".whl"):
+                return True
+            if filename.count("-") not in (4, 5):
+                return False
+            plat = filename[filename.rindex("-") + 1 : -4].lower()
+            if plat in platforms:
+                return False
+            return "." not in plat or not any(p in platforms for p in plat.split("."))
+
+        return defer
+
+    @staticmethod
+    def _rejection_maker(ev: Evaluator, index: IndexConfig) -> Callable[[str], Rejection]:
+        def make(filename: str) -> Rejection:
+            out = ev.evaluate(IndexFile(filename=filename, url="", sha256=None), index)
+            assert isinstance(out, Rejection), filename
+            return out
+
+        return make
+
+    def _evaluate_files(
+        self, ev: Evaluator, index: IndexConfig, found: bool, files: Iterable[IndexFile | str]
+    ) -> _Evaluated:
         cands: list[Candidate] = []
-        rejects: list[Rejection] = []
+        slots: list[RejectionSlot] = []
         meta: dict[str, str] = {}
-        for file in page.files:
+        for file in files:
+            if isinstance(file, str):
+                slots.append(file)
+                continue
             out = ev.evaluate(file, index)
             if isinstance(out, Candidate):
                 cands.append(out)
                 if file.metadata_sha256 and file.metadata_url:
                     meta[file.metadata_url] = file.metadata_sha256
             else:
-                rejects.append(out)
-        return _Evaluated(index.name, page.found, tuple(cands), tuple(rejects), meta)
+                slots.append(out)
+        rejections = _Rejections([(slots, self._rejection_maker(ev, index))])
+        return _Evaluated(index.name, found, tuple(cands), rejections, meta)
 
     # -- Finder protocol -----------------------------------------------------
     def find(self, name: str) -> CandidateSet:
@@ -326,13 +488,12 @@ class PackageFinder:
 
     def _evaluate(
         self, name: NormalizedName, pages: list[_Evaluated]
-    ) -> tuple[tuple[Candidate, ...], tuple[Rejection, ...]]:
+    ) -> tuple[tuple[Candidate, ...], Sequence[Rejection]]:
         cands: list[Candidate] = []
-        rejects: list[Rejection] = []
         for page in pages:
             cands.extend(page.candidates)
-            rejects.extend(page.rejections)
-        return tuple(sort_candidates(cands)), tuple(rejects)
+        rejects = pages[0].rejections if len(pages) == 1 else _Rejections.concat(p.rejections for p in pages)
+        return tuple(sort_candidates(cands)), rejects
 
     # -- hashes ----------------------------------------------------------------
     def with_hash(self, candidate: Candidate) -> Candidate:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import hashlib
-import json
 import logging
 import netrc
 import os
@@ -41,10 +40,12 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import httpx
-import platformdirs
 
 from muslin.errors import AuthenticationError, HashMismatchError, NetworkError
 from muslin.index.config import redact_url
+from muslin.index.httpcache import DEFAULT_TTL, _CacheEntry, _PageCache
+from muslin.index.httpcache import _atomic_write as _atomic_write
+from muslin.index.httpcache import cache_root as cache_root
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,6 @@ USER_AGENT = "muslin"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-def cache_root() -> Path:
-    """``$MUSLIN_CACHE_DIR`` or the platform user cache directory for muslin."""
-    env = os.environ.get("MUSLIN_CACHE_DIR")
-    return Path(env) if env else Path(platformdirs.user_cache_dir("muslin"))
 
 
 def strip_userinfo(url: str) -> str:
@@ -152,120 +149,6 @@ class Response:
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def _parse_cache_control(value: str | None) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for part in (value or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        key, _, val = part.partition("=")
-        out[key.strip().lower()] = val.strip().strip('"') if val else None
-    return out
-
-
-@dataclass
-class _CacheEntry:
-    url: str
-    status: int
-    headers: dict[str, str]
-    stored_at: float
-    body_path: Path
-    body_id: str = ""
-
-    def fresh(self, now: float, default_ttl: float = 0.0) -> bool:
-        if "cache-control" not in self.headers:
-            # No caching instructions at all (some mirrors): heuristic freshness.
-            return now - self.stored_at < default_ttl
-        cc = _parse_cache_control(self.headers.get("cache-control"))
-        if "no-cache" in cc or "no-store" in cc:
-            return False
-        max_age = cc.get("max-age")
-        if max_age is None:
-            return False
-        try:
-            return now - self.stored_at < int(max_age)
-        except ValueError:
-            return False
-
-
-class _PageCache:
-    """On-disk cache of GET responses (pages, metadata files)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _key(self, url: str, accept: str) -> Path:
-        digest = hashlib.sha256(f"{url}\n{accept}".encode()).hexdigest()
-        return self.root / digest[:2] / digest
-
-    def load(self, url: str, accept: str) -> _CacheEntry | None:
-        base = self._key(url, accept)
-        meta_path = base.with_suffix(".json")
-        body_path = base.with_suffix(".body")
-        try:
-            meta = json.loads(meta_path.read_text("utf-8"))
-            if not body_path.is_file():
-                return None
-            return _CacheEntry(
-                meta["url"],
-                int(meta["status"]),
-                dict(meta["headers"]),
-                float(meta["stored_at"]),
-                body_path,
-                str(meta.get("body_id", "")),
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
-    def store(self, url: str, accept: str, resp: Response) -> None:
-        cc = _parse_cache_control(resp.headers.get("cache-control"))
-        if "no-store" in cc:
-            return
-        base = self._key(url, accept)
-        base.parent.mkdir(parents=True, exist_ok=True)
-        keep = {k: v for k, v in resp.headers.items() if k in _KEPT_HEADERS}
-        meta = {
-            "url": resp.url,
-            "status": resp.status,
-            "headers": keep,
-            "stored_at": time.time(),
-            "body_id": resp.body_id,
-        }
-        _atomic_write(base.with_suffix(".body"), resp.content)
-        _atomic_write(base.with_suffix(".json"), json.dumps(meta).encode())
-
-    def touch(self, url: str, accept: str, entry: _CacheEntry, headers: Mapping[str, str]) -> None:
-        """Record a successful revalidation (304): new headers, new timestamp."""
-        merged = dict(entry.headers)
-        for k, v in headers.items():
-            if k in _KEPT_HEADERS:
-                merged[k] = v
-        meta = {
-            "url": entry.url,
-            "status": entry.status,
-            "headers": merged,
-            "stored_at": time.time(),
-            "body_id": entry.body_id,
-        }
-        _atomic_write(self._key(url, accept).with_suffix(".json"), json.dumps(meta).encode())
-
-
-_KEPT_HEADERS = frozenset({"content-type", "etag", "last-modified", "cache-control", "content-length"})
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def file_url_to_path(url: str) -> Path:
     parts = urlsplit(url)
     return Path(url2pathname(unquote(parts.path)))
@@ -287,7 +170,7 @@ class HttpClient:
     max_retry_wait: float = 10.0
     """Cap on one wait (also on ``Retry-After``)."""
     max_total_wait: float = 30.0
-    default_ttl: float = 600.0
+    default_ttl: float = DEFAULT_TTL
     """Freshness of cached responses that carry no ``Cache-Control`` header at all."""
     max_workers: int = 8
     credentials: CredentialStore = field(default_factory=CredentialStore)

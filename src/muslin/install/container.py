@@ -167,7 +167,11 @@ class _Install:
             wheels = downloads.result()
             named = [(i.artifact.filename, path) for i, path in zip(installs, wheels, strict=True) if i.artifact]
             steps = make_steps(
-                plan, tuple(n for n, _ in named), modules_for(p for _, p in named), self.options.installer
+                plan,
+                tuple(n for n, _ in named),
+                modules_for(p for _, p in named),
+                self.options.installer,
+                image_has_bytecode=self._image_has_bytecode(),
             )
             con.step(f"copying {len(named)} wheels into the container")
             with build_tar(payload_entries(named, with_libraries=not steps.use_pip)) as stream:
@@ -240,6 +244,24 @@ class _Install:
                 self._remove()
                 raise DockerError(f"cannot start a container from {reference}: {docker_message(exc)}") from None
         raise DockerError(f"cannot start a container from {reference}: no idle command works ({last_error})")
+
+    def _image_has_bytecode(self) -> bool:
+        """Whether the image's stdlib ships ``.pyc`` files (``os``'s, looked up without running anything)."""
+        from docker.errors import DockerException, NotFound
+
+        prefix, version = self.plan.image.python_prefix, self.plan.target.python_version
+        if not prefix or self.container_id is None:
+            return True
+        path = f"{prefix.rstrip('/')}/lib/python{version}/__pycache__/os.cpython-{version.replace('.', '')}.pyc"
+        try:
+            chunks, _stat = self.client.api.get_archive(self.container_id, path)
+            for _chunk in chunks:
+                pass
+        except NotFound:
+            return False
+        except DockerException:
+            return True
+        return True
 
     def _platform_supported(self) -> bool:
         """Whether the daemon's API takes a platform on container create (API 1.41+)."""

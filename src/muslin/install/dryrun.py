@@ -36,6 +36,8 @@ def describe_install(plan: Plan, options: InstallOptions) -> list[str]:
     lines.append(f"copy:      {copied} (put_archive)")
     for step in steps.execs:
         lines.append(f"run:       {step.shell()}    # {step.purpose}")
+        if step is steps.install and steps.compile is not None:
+            lines.append("           then, side by side:")
     for item in plan.keeps:
         lines.append(f"keep:      {item.display_name} {item.version} ({item.source})")
     labels = ", ".join(f"{k}={v}" for k, v in {

@@ -22,12 +22,19 @@ CONTAINER_ROLE = "install"
 
 IDLE_SLEEP: tuple[str, ...] = ("/bin/sleep", "2147483647")
 
+PYCACHE_DIR = f"{WORK_DIR}/pycache"
+
 _PY_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 """Every Python run: live output; existing bytecode is used but none is written, so no stray
 ``.pyc`` of pip, the stdlib or muslin's scripts lands in the image (the installed files are
 compiled explicitly, see ``compile_installed.py``)."""
 
-_PIP_ENV = {**_PY_ENV, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_ROOT_USER_ACTION": "ignore"}
+_PY_ENV_NO_BYTECODE = {"PYTHONUNBUFFERED": "1", "PYTHONPYCACHEPREFIX": PYCACHE_DIR}
+"""For images that ship no bytecode (official python images delete it): our Python runs cache
+what they compile under the work directory (removed before commit) instead of recompiling
+pip and the stdlib in every process."""
+
+_PIP_ONLY = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_ROOT_USER_ACTION": "ignore"}
 
 
 @dataclass(frozen=True)
@@ -83,14 +90,21 @@ INSTALLERS = ("auto", "pip", "installer")
 
 
 def make_steps(
-    plan: Plan, wheel_files: tuple[str, ...], modules: tuple[str, ...] | None, installer: str = "auto"
+    plan: Plan,
+    wheel_files: tuple[str, ...],
+    modules: tuple[str, ...] | None,
+    installer: str = "auto",
+    image_has_bytecode: bool = True,
 ) -> InstallSteps:
     """The container commands for ``plan``.
 
     ``wheel_files`` are the wheel file names in install order; ``modules`` the
     top-level modules to import afterwards (None: not known yet, as in ``--dry-run``);
-    ``installer`` one of :data:`INSTALLERS`.
+    ``installer`` one of :data:`INSTALLERS`; ``image_has_bytecode``: whether the
+    image's stdlib ships ``.pyc`` files (see :data:`_PY_ENV_NO_BYTECODE`).
     """
+    py_env = _PY_ENV if image_has_bytecode else _PY_ENV_NO_BYTECODE
+    pip_env = {**py_env, **_PIP_ONLY}
     base = plan.image.python_executable
     venv = plan.venv.path
     python = f"{venv.rstrip('/')}/bin/python" if venv else base
@@ -106,7 +120,7 @@ def make_steps(
         argv = [base, "-m", "venv", "--without-pip"]
         if plan.venv.system_site_packages:
             argv.append("--system-site-packages")
-        prepare.append(Exec(f"create venv {venv}", (*argv, venv), dict(_PY_ENV)))
+        prepare.append(Exec(f"create venv {venv}", (*argv, venv), dict(py_env)))
     wheel_paths = tuple(f"{WHEEL_DIR}/{name}" for name in wheel_files)
     names = tuple(i.name for i in plan.installs)
     install: Exec | None = None
@@ -115,7 +129,7 @@ def make_steps(
     imports: Exec | None = None
     if wheel_paths:
         if pip_visible:
-            env = dict(_PIP_ENV)
+            env = dict(pip_env)
             if plan.venv.break_system_packages and not venv:
                 env["PIP_BREAK_SYSTEM_PACKAGES"] = "1"
             install = Exec(
@@ -123,9 +137,9 @@ def make_steps(
                 (python, "-m", "pip", "install", "--no-index", "--no-deps", "--no-cache-dir", "--no-compile", "--no-warn-conflicts", *wheel_paths),
                 env,
             )
-            check = Exec("pip check", (python, "-m", "pip", "check"), dict(_PIP_ENV))
+            check = Exec("pip check", (python, "-m", "pip", "check"), dict(pip_env))
         else:
-            env = dict(_PY_ENV)
+            env = dict(py_env)
             if plan.venv.break_system_packages and not venv:
                 env["MUSLIN_BREAK_SYSTEM_PACKAGES"] = "1"
             install = Exec(
@@ -136,24 +150,24 @@ def make_steps(
             check = Exec(
                 "check requirements",
                 (python, f"{SCRIPT_DIR}/check_requirements.py", LIB_DIR, *names),
-                dict(_PY_ENV),
+                dict(py_env),
             )
         compile_step = Exec(
             "byte-compile installed files",
             (python, f"{SCRIPT_DIR}/compile_installed.py", *names),
-            dict(_PY_ENV),
+            dict(py_env),
         )
         if modules is None or modules:
             shown = modules if modules is not None else ("<top-level modules of each wheel>",)
             imports = Exec(
                 "import installed modules",
                 (python, f"{SCRIPT_DIR}/import_modules.py", *shown),
-                dict(_PY_ENV),
+                dict(py_env),
             )
     cleanup = Exec(
         f"remove {WORK_DIR}",
         (base, "-c", f"import shutil; shutil.rmtree({WORK_DIR!r}, ignore_errors=True)"),
-        dict(_PY_ENV),
+        dict(py_env),
     )
     idle: list[tuple[str, ...]] = [IDLE_SLEEP]
     if plan.image.has_python:

@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING
 
 from muslin import __version__
 from muslin.errors import ImageNotFoundError, NetworkError, UsageError
-from muslin.facts.model import ImageFacts
+from muslin.facts.model import Distribution, ImageFacts
 from muslin.index.config import IndexSettings, IndexStrategy, redact_url
 from muslin.plan.model import Action, ImageInfo, IndexRef, Plan, PlanItem, VenvDecision
 
 if TYPE_CHECKING:
+    from packaging.utils import NormalizedName
+
     # imported lazily at run time: ``muslin.cli.options`` imports this module, and
     # every command's start-up time should not pay for HTTP, resolver and parser imports
     from muslin.index.finder import PackageFinder
@@ -145,8 +147,6 @@ def _profile_arch(platform: str | None) -> str:
 
 def load_facts(request: PlanRequest) -> tuple[ImageFacts, list[str]]:
     """Facts of the image, or of the built-in release profile (``--profile``, or fallback)."""
-    from muslin.facts.inspector import inspect_opened
-    from muslin.image.open import open_image
     from muslin.target.releases import profile_facts
 
     notes: list[str] = []
@@ -155,6 +155,9 @@ def load_facts(request: PlanRequest) -> tuple[ImageFacts, list[str]]:
         facts = profile_facts(release, _profile_arch(request.platform))
         notes.append(f"using the built-in profile of alpine:{release} (--profile): python3 and musl from muslin's release table")
         return facts, notes
+    from muslin.facts.inspector import inspect_opened
+    from muslin.image.open import open_image
+
     try:
         opened = open_image(request.image, request.platform, offline=request.offline)
     except (NetworkError, ImageNotFoundError) as exc:
@@ -338,12 +341,55 @@ def _apk_packages(facts: ImageFacts, target: Target) -> tuple[str, ...]:
     return (f"python3~{major}.{minor}", "py3-pip")
 
 
+def _resolve(
+    request: PlanRequest,
+    settings: IndexSettings,
+    target: Target,
+    facts: ImageFacts,
+    installed: Mapping[NormalizedName, Distribution],
+    pins: dict[str, str],
+    requirements: list[Req],
+    constraints: list[Req],
+    pre: bool,
+    cache_dir: Path,
+    cache_key: str,
+) -> Resolution:
+    """Resolve with the indexes (the resolution cache missed) and record the result."""
+    from muslin.index.finder import PackageFinder
+    from muslin.resolve.cache import store_resolution
+    from muslin.resolve.resolver import resolve
+
+    finder = PackageFinder(settings, target, offline=request.offline, refresh=request.refresh)
+    info = target.info()
+    try:
+        resolution = resolve(
+            requirements,
+            constraints,
+            finder=finder,
+            target=target,
+            facts=facts,
+            installed=installed,
+            upgrade_system=request.upgrade_system,
+            index_pins=pins,
+            target_tag=f"{info.interpreter_tag}-{info.platform_tag}",
+            allow_prereleases=pre,
+        )
+        resolution = _with_hashes(resolution, finder)
+    finally:
+        finder.close()
+    if finder.cacheable:
+        pages, paths = finder.resolution_deps()
+        store_resolution(cache_dir, cache_key, resolution, pages, paths)
+    return resolution
+
+
 def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> PlanOutcome:
     """Inspect (or profile) the image, resolve for its target, and build the plan."""
-    from muslin.index.finder import PackageFinder
+    from muslin.index.httpcache import cache_root
     from muslin.inputs.collect import collect_inputs
     from muslin.inputs.config import build_index_settings
-    from muslin.resolve.resolver import installed_distributions, resolve
+    from muslin.resolve.cache import load_resolution, resolution_key
+    from muslin.resolve.resolver import installed_distributions
     from muslin.target.target import build_target
 
     environ = os.environ if env is None else env
@@ -377,7 +423,6 @@ def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> 
         env=environ,
         cwd=cwd,
     )
-    finder = PackageFinder(settings, target, offline=request.offline, refresh=request.refresh)
     environment = target.markers()
     pins = {
         str(pin.package): pin.index
@@ -392,22 +437,22 @@ def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> 
             f"the image's Python is {facts.python.version} but the plan targets "
             f"{info.python_version} (--python): provide that interpreter before installing"
         )
-    try:
-        resolution = resolve(
-            [_to_req(r) for r in inputs.requirements],
-            [_to_req(c) for c in inputs.constraints],
-            finder=finder,
-            target=target,
-            facts=facts,
-            installed=installed,
-            upgrade_system=request.upgrade_system,
-            index_pins=pins,
-            target_tag=f"{info.interpreter_tag}-{info.platform_tag}",
-            allow_prereleases=inputs.pre,
-        )
-        resolution = _with_hashes(resolution, finder)
-    finally:
-        finder.close()
+    requirements = [_to_req(r) for r in inputs.requirements]
+    constraints = [_to_req(c) for c in inputs.constraints]
+    cache_key = resolution_key(
+        requirements=requirements,
+        constraints=constraints,
+        settings=settings,
+        target=target,
+        installed=installed,
+        upgrade_system=request.upgrade_system,
+        allow_prereleases=inputs.pre,
+    )
+    root = cache_root()
+    cached = None if request.refresh else load_resolution(root, cache_key, installed, offline=request.offline)
+    resolution = cached if cached is not None else _resolve(
+        request, settings, target, facts, installed, pins, requirements, constraints, inputs.pre, root, cache_key
+    )
 
     venv = _venv_decision(request, target, resolution)
     items = tuple(_item(p, pins, _lower_priority(settings)) for p in resolution.packages)

@@ -223,6 +223,11 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
             self._pool = ThreadPoolExecutor(SPECULATION_THREADS, thread_name_prefix="muslin-speculate")
         self._meta_lock = threading.Lock()
         self._meta_futures: dict[str, Future[CandidateMetadata]] = {}
+        self._spec_ok: dict[tuple[int, Version], bool] = {}
+        self._specs_seen: dict[int, SpecifierSet] = {}
+        self._rp_specs: dict[str, SpecifierSet | None] = {}
+        self._rp_ok: dict[int, bool] = {}
+        """Keyed by id of a SpecifierSet kept alive in ``_rp_specs``."""
 
     def close(self) -> None:
         """Stop speculative fetches (waits for the ones in flight)."""
@@ -468,7 +473,31 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
         return deps
 
     def _version_ok(self, req: Req, version: Version) -> bool:
-        return req.specifier.contains(version, prereleases=True)
+        """``req``'s specifier admits ``version`` (memoised: resolvelib asks again and again)."""
+        spec = req.specifier
+        key = (id(spec), version)
+        ok = self._spec_ok.get(key)
+        if ok is None:
+            self._specs_seen.setdefault(id(spec), spec)  # keeps the id unique while memoised
+            ok = spec.contains(version, prereleases=True)
+            self._spec_ok[key] = ok
+        return ok
+
+    def _python_ok(self, spec: SpecifierSet) -> bool:
+        ok = self._rp_ok.get(id(spec))
+        if ok is None:
+            ok = spec.contains(self.python_version, prereleases=True)
+            self._rp_ok[id(spec)] = ok
+        return ok
+
+    def _requires_python(self, text: str) -> SpecifierSet | None:
+        """Parsed ``Requires-Python`` of a wheel (None when invalid), memoised by text."""
+        if text not in self._rp_specs:
+            try:
+                self._rp_specs[text] = SpecifierSet(text)
+            except ValueError:
+                self._rp_specs[text] = None
+        return self._rp_specs[text]
 
     def _accept(
         self,
@@ -488,11 +517,8 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
             rejected.append(RejectedVersion(str(version), "yanked (pin it with == to use it)"))
             return False
         if wheel.requires_python:
-            try:
-                spec = SpecifierSet(wheel.requires_python)
-            except ValueError:
-                spec = None
-            if spec is not None and not spec.contains(self.python_version, prereleases=True):
+            spec = self._requires_python(wheel.requires_python)
+            if spec is not None and not self._python_ok(spec):
                 rejected.append(RejectedVersion(str(version), f"requires-python {spec}"))
                 return False
         for req in checks:
