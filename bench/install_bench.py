@@ -40,7 +40,7 @@ from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests" / "install")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "install")]
 
 from install_helpers import musl_wheels, pinned_requirements  # noqa: E402
 

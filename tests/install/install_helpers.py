@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.utils import parse_wheel_filename
+from support import pypi_wheels
 
 from muslin.plan.model import (
     Action,
@@ -24,64 +22,14 @@ from muslin.plan.model import (
 
 REPO = Path(__file__).resolve().parents[2]
 WHEEL_LIST = REPO / "tests" / "data" / "install" / "musl-wheels.txt"
-PLATFORM_ARGS = (
-    "--only-binary=:all:",
-    "--platform", "musllinux_1_1_x86_64",
-    "--platform", "musllinux_1_2_x86_64",
-    "--python-version", "3.11",
-    "--implementation", "cp",
-    "--abi", "cp311",
-    "--no-deps",
-)
-
-
 def pinned_requirements() -> list[str]:
     lines = WHEEL_LIST.read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
-def wheel_cache_dir() -> Path:
-    """``$MUSLIN_TEST_WHEELS`` or ``tests/.cache/wheels`` (git-ignored by its own .gitignore)."""
-    env = os.environ.get("MUSLIN_TEST_WHEELS")
-    if env:
-        path = Path(env)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    cache = REPO / "tests" / ".cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    ignore = cache / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("*\n")
-    path = cache / "wheels"
-    path.mkdir(exist_ok=True)
-    return path
-
-
-def _have(cache: Path, requirement: str) -> Path | None:
-    name, _, version = requirement.partition("==")
-    for wheel in cache.glob("*.whl"):
-        wname, wversion, _b, _t = parse_wheel_filename(wheel.name)
-        if wname == canonicalize_name(name) and str(wversion) == version:
-            return wheel
-    return None
-
-
 def musl_wheels(requirements: Sequence[str] | None = None) -> list[Path]:
     """The wheels for ``requirements`` (default: all of musl-wheels.txt), downloading missing ones from PyPI."""
-    reqs = list(requirements) if requirements is not None else pinned_requirements()
-    cache = wheel_cache_dir()
-    missing = [r for r in reqs if _have(cache, r) is None]
-    if missing:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", *PLATFORM_ARGS, "-d", str(cache), *missing],
-            check=True,
-        )
-    out = []
-    for req in reqs:
-        wheel = _have(cache, req)
-        assert wheel is not None, f"pip download did not produce {req}"
-        out.append(wheel)
-    return out
+    return pypi_wheels.musl_wheels(list(requirements) if requirements is not None else pinned_requirements())
 
 
 def sha256_of(path: Path) -> str:

@@ -15,7 +15,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import zipfile
 from collections.abc import Iterator
@@ -23,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.common import REPO, need
 from support.index_server import IndexServer
+from support.pypi_wheels import musl_wheels
 
 from muslin.cli import cli
 from muslin.cli.errors import run_guarded
@@ -48,35 +47,10 @@ PASSWORD = "s3cret-PASS-7f1c"
 USER = "muslin-ci"
 
 
-def _cached(cache: Path, pin: str) -> Path | None:
-    name, version = pin.split("==")
-    hits = [
-        w for w in cache.glob("*.whl")
-        if w.name.lower().startswith(f"{name}-{version}-") and ("musllinux_1_1" in w.name or w.name.endswith("-none-any.whl"))
-    ]
-    return hits[0] if hits else None
-
-
 def _wheels(tmp_path_factory: pytest.TempPathFactory, pins: tuple[str, ...]) -> Path:
     """A directory holding exactly ``pins`` (downloaded from PyPI into the shared cache on first use)."""
-    cache = Path(os.environ.get("MUSLIN_TEST_WHEELS") or REPO / "tests" / ".cache" / "wheels")
-    cache.mkdir(parents=True, exist_ok=True)
-    missing = [pin for pin in pins if _cached(cache, pin) is None]
-    if missing:
-        proc = subprocess.run(
-            [
-                sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--no-deps",
-                "--platform", "musllinux_1_1_x86_64", "--python-version", "3.11", "--implementation", "cp",
-                "-d", str(cache), *missing,
-            ],
-            capture_output=True,
-            text=True,
-        )
-        need(proc.returncode == 0, f"cannot download test wheels from PyPI: {proc.stderr[-300:]}")
     out = tmp_path_factory.mktemp("render-wheels")
-    for pin in pins:
-        wheel = _cached(cache, pin)
-        assert wheel is not None, pin
+    for wheel in musl_wheels(pins):
         shutil.copy2(wheel, out / wheel.name)
     return out
 

@@ -8,6 +8,7 @@ takes them only for an exact ``==`` pin.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -45,6 +46,12 @@ def requires_python_ok(spec: str | None, full_version: str) -> bool:
     """True when ``spec`` admits ``full_version`` (an invalid spec admits everything, like pip)."""
     if not spec:
         return True
+    return _requires_python_ok(spec, full_version)
+
+
+@functools.lru_cache(maxsize=4096)
+def _requires_python_ok(spec: str, full_version: str) -> bool:
+    """Memoised: a page repeats the same few ``requires-python`` values on thousands of files."""
     try:
         return SpecifierSet(spec).contains(full_version, prereleases=True)
     except InvalidSpecifier:

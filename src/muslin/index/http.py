@@ -214,13 +214,15 @@ class HttpClient:
             return self._executor
 
     def close(self) -> None:
+        # Detach under the lock, wait outside it: fetches still running need the lock to finish.
         with self._lock:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True)
-                self._executor = None
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def __enter__(self) -> HttpClient:
         return self

@@ -223,8 +223,9 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
             self._pool = ThreadPoolExecutor(SPECULATION_THREADS, thread_name_prefix="muslin-speculate")
         self._meta_lock = threading.Lock()
         self._meta_futures: dict[str, Future[CandidateMetadata]] = {}
-        self._spec_ok: dict[tuple[int, Version], bool] = {}
-        self._specs_seen: dict[int, SpecifierSet] = {}
+        self._spec_ok: dict[tuple[str, Version], bool] = {}
+        self._spec_texts: dict[int, str] = {}
+        self._specs_seen: list[SpecifierSet] = []
         self._rp_specs: dict[str, SpecifierSet | None] = {}
         self._rp_ok: dict[int, bool] = {}
         """Keyed by id of a SpecifierSet kept alive in ``_rp_specs``."""
@@ -337,7 +338,7 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
             i.parent.name for i in backtrack_causes if i.parent is not None
         }
         in_causes = 0 if name in causes else 1
-        count = sum(1 for _ in candidates[identifier])
+        count = len(list(candidates[identifier]))
         extras_last = 1 if "[" in identifier else 0
         return (system_pin, exact, in_causes, count, extras_last, identifier)
 
@@ -475,10 +476,14 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
     def _version_ok(self, req: Req, version: Version) -> bool:
         """``req``'s specifier admits ``version`` (memoised: resolvelib asks again and again)."""
         spec = req.specifier
-        key = (id(spec), version)
+        text = self._spec_texts.get(id(spec))
+        if text is None:
+            text = str(spec)
+            self._spec_texts[id(spec)] = text
+            self._specs_seen.append(spec)  # keeps the id unique while memoised
+        key = (text, version)
         ok = self._spec_ok.get(key)
         if ok is None:
-            self._specs_seen.setdefault(id(spec), spec)  # keeps the id unique while memoised
             ok = spec.contains(version, prereleases=True)
             self._spec_ok[key] = ok
         return ok
