@@ -613,3 +613,24 @@ def test_https_registry_tls_verification(
 def test_credentials_repr_in_client_errors() -> None:
     creds = Credentials(USER, PASSWORD, source="environment")
     assert PASSWORD not in repr(creds) and PASSWORD not in str([creds])
+
+
+def test_unknown_host_is_not_retried_but_temporary_resolver_failure_is() -> None:
+    import socket
+
+    import httpx
+
+    from muslin.image.registry.client import _unknown_host
+
+    def connect_error(errno: int) -> httpx.ConnectError:
+        try:
+            try:
+                raise socket.gaierror(errno, "resolver")
+            except socket.gaierror as inner:
+                raise httpx.ConnectError(str(inner)) from inner
+        except httpx.ConnectError as exc:
+            return exc
+
+    assert _unknown_host(connect_error(socket.EAI_NONAME))
+    assert not _unknown_host(connect_error(socket.EAI_AGAIN))
+    assert not _unknown_host(httpx.ConnectError("connection refused"))

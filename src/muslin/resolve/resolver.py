@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
-from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
 
 from muslin.errors import ResolutionError
 from muslin.facts.model import Distribution, ImageFacts
 from muslin.index.candidate import Candidate, Finder
-from muslin.resolve.explain import explain_impossible
-from muslin.resolve.provider import PYTHON, USER, MarkerTarget, MuslinProvider, RCandidate, Req
+
+if TYPE_CHECKING:
+    # imported by resolve() itself: a warm re-plan served from the resolution cache
+    # only needs the result types above
+    from muslin.resolve.provider import MarkerTarget, Req
 
 MAX_ROUNDS = 100_000
 
@@ -98,6 +101,11 @@ def resolve(
     ``allow_prereleases`` is pip's ``--pre``; ``index_pins`` (name -> index) and ``target_tag`` (``cp311-musllinux_1_2_x86_64``)
     only improve error messages.
     """
+    from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
+
+    from muslin.resolve.explain import explain_impossible
+    from muslin.resolve.provider import PYTHON, USER, MuslinProvider, RCandidate
+
     pins = installed if installed is not None else installed_distributions(facts)
     environment = dict(target.markers())
     reqs = [r for r in requirements if _applies(r, environment)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -146,6 +147,8 @@ class RegistryClient:
                         f"{request.url.host}: TLS certificate verification failed ({tls})"
                     ) from None
                 reason = f"connection failed ({type(exc).__name__})"
+                if _unknown_host(exc):
+                    raise NetworkError(f"{request.url.host}: cannot resolve host name") from None
             else:
                 if response.status_code not in RETRY_STATUSES:
                     return response
@@ -340,3 +343,16 @@ class RegistryClient:
             path.unlink(missing_ok=True)
             raise CorruptImageError(f"blob {self.display_host}/{repository}@{digest}: cached copy is corrupt")
         return data
+
+
+def _unknown_host(exc: BaseException) -> bool:
+    """True when the name does not resolve at all (EAI_NONAME): retrying cannot help.
+
+    A temporary resolver failure (EAI_AGAIN) is still retried.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return seen.errno == socket.EAI_NONAME
+        seen = seen.__cause__ or seen.__context__
+    return False
