@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from muslin.errors import ImageNotFoundError, UsageError
+from muslin.errors import ImageNotFoundError, NetworkError, UsageError
 from muslin.image.platform import Platform, parse_platform
 from muslin.image.reference import parse_reference
 from muslin.image.sources.base import OpenedImage
@@ -64,7 +64,11 @@ def open_image(reference: str, platform: str | None = None, *, offline: bool = F
         return DaemonSource(text, wanted).open()
     from muslin.image.sources.registry import RegistrySource
 
-    return RegistrySource(ref, wanted, offline=offline, given=text).open()
+    try:
+        return RegistrySource(ref, wanted, offline=offline, given=text).open()
+    except (ImageNotFoundError, NetworkError) as exc:
+        # A plain reference tried the daemon first: say so, keep the error's kind.
+        raise type(exc)(f"{text}: not in the local Docker daemon; {exc}") from None
 
 
 def _parses(text: str) -> bool:
