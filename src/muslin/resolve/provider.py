@@ -15,6 +15,7 @@ explained precisely.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -223,6 +224,8 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
             self._pool = ThreadPoolExecutor(SPECULATION_THREADS, thread_name_prefix="muslin-speculate")
         self._meta_lock = threading.Lock()
         self._meta_futures: dict[str, Future[CandidateMetadata]] = {}
+        self._speculated: set[tuple[str, str]] = set()
+        """(identifier, specifier) already speculated on."""
         self._spec_ok: dict[tuple[str, Version], bool] = {}
         self._spec_texts: dict[int, str] = {}
         self._specs_seen: list[SpecifierSet] = []
@@ -238,7 +241,7 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
 
     # -- speculation: metadata fetched before resolvelib asks for it ----------------
 
-    def _speculate_metadata(self, wheel: Candidate) -> None:
+    def _speculate_metadata(self, wheel: Candidate, extras: frozenset[str] = frozenset()) -> None:
         pool = self._pool
         if pool is None:
             return
@@ -247,15 +250,44 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
             if key in self._meta_futures:
                 return
             try:
-                self._meta_futures[key] = pool.submit(self.finder.metadata, wheel)
+                self._meta_futures[key] = pool.submit(self._fetch_and_follow, wheel, extras)
             except RuntimeError:  # pool shut down
                 return
+
+    def _fetch_and_follow(self, wheel: Candidate, extras: frozenset[str]) -> CandidateMetadata:
+        """Metadata of a likely pick; its dependencies are then looked up ahead of the resolver too."""
+        meta = self.finder.metadata(wheel)
+        with contextlib.suppress(MuslinError, RuntimeError, ValueError):  # best effort: the resolver asks again
+            self._follow(wheel, meta, extras)
+        return meta
+
+    def _follow(self, wheel: Candidate, meta: CandidateMetadata, extras: frozenset[str]) -> None:
+        if self._pool is None:
+            return
+        deps: list[Req] = []
+        for requirement in meta.requires_dist:
+            if not self.evaluate(requirement.marker, extras):
+                continue
+            name = canonicalize_name(requirement.name)
+            if name == wheel.name or self.is_pinned_by_system(name):
+                continue
+            deps.append(Req.from_requirement(requirement))
+        prefetch = getattr(self.finder, "prefetch", None)
+        if deps and callable(prefetch):
+            prefetch([d.name for d in deps if not d.url])
+        for dep in deps:
+            self.speculate_dependency(dep)
 
     def speculate_dependency(self, req: Req) -> None:
         """Find ``req``'s likely pick and fetch its metadata, in the background."""
         pool = self._pool
         if pool is None or req.url or req.name == PYTHON or self.is_pinned_by_system(req.name):
             return
+        key = (req.identifier, str(req.specifier))
+        with self._meta_lock:
+            if key in self._speculated:
+                return
+            self._speculated.add(key)
         try:
             pool.submit(self._guess, req)
         except RuntimeError:
@@ -275,7 +307,7 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
                         continue
                 except ValueError:
                     continue
-            self._speculate_metadata(cand)
+            self._speculate_metadata(cand, req.extras)
             return
 
     def _metadata(self, wheel: Candidate) -> CandidateMetadata:
