@@ -59,6 +59,9 @@ from muslin.target.target import Target
 log = logging.getLogger(__name__)
 
 TAIL_BYTES = 64 * 1024
+MAX_TAIL_BYTES = 1024 * 1024
+FETCH_WORKERS = 24
+"""Parallel page fetches (each also parses its page): a plan of 100 packages has ~100 pages."""
 _DERIVED_FORMAT = 2
 _SEP = "\x00"
 
@@ -235,7 +238,7 @@ class PackageFinder:
         self.settings = settings
         self.target = target
         self._own_http = http is None
-        self.http = http if http is not None else HttpClient(offline=offline, refresh=refresh)
+        self.http = http if http is not None else HttpClient(offline=offline, refresh=refresh, max_workers=FETCH_WORKERS)
         if http is not None:
             self.http.offline = self.http.offline or offline
             self.http.refresh = self.http.refresh or refresh
@@ -565,7 +568,10 @@ class PackageFinder:
     def _metadata_by_range(self, candidate: Candidate, host: str) -> bytes | None:
         art = candidate.artifact
         what = f"metadata of {art.filename}"
-        tail = self.http.get_range(art.url, f"bytes=-{TAIL_BYTES}", what=what)
+        # Big wheels have big central directories, with METADATA just before them: ask for
+        # enough of the end to read both in one round trip (a twelfth, 64 KiB to 1 MiB).
+        want = min(max(TAIL_BYTES, (art.size or 0) // 12), MAX_TAIL_BYTES)
+        tail = self.http.get_range(art.url, f"bytes=-{want}", what=what)
         if tail.status == 200:
             # The server ignored Range: remember, and use the whole body we got.
             with self._lock:
@@ -645,8 +651,10 @@ class _RangeReader(io.RawIOBase):
             return b""
         data = self._cached(self.pos, end)
         if data is None:
-            fetch_start = max(0, min(self.pos, end - TAIL_BYTES))
-            resp = self.finder.http.get_range(self.url, f"bytes={fetch_start}-{end - 1}", what=self.what)
+            # read ahead: zipfile reads a member's local header, then its data right after it
+            fetch_start = self.pos
+            fetch_end = min(self.size, max(end, self.pos + TAIL_BYTES))
+            resp = self.finder.http.get_range(self.url, f"bytes={fetch_start}-{fetch_end - 1}", what=self.what)
             if resp.status != 206:
                 raise OSError("range request not honoured")
             self.chunks.append((fetch_start, resp.content))
