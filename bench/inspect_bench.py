@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -104,7 +103,9 @@ def measure(reference: str) -> None:
             files += 1
             content += len(data or b"")
     wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not ru_maxrss: Linux carries the forking parent's peak into a child's maxrss.
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
     print(json.dumps({"wall": wall, "rss_mib": peak / 1024, "entries": entries, "files": files, "bytes": content}))
 
 
