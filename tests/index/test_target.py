@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import platform
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from muslin.facts.model import ImageConfig, ImageFacts, Owner, PythonInstall
 from muslin.target import build_target, find_release, load_releases, profile_facts
 from muslin.target.arch import docker_platform_to_machine, to_machine
 from muslin.target.target import Target
+from tests.support.common import MUSL_PYTHON_ROOTFS, need
 
 T311 = Target((3, 11), "3.11.6", (1, 2), "x86_64", "linux/amd64")
 
@@ -108,7 +111,7 @@ def test_info() -> None:
 
 def test_release_table() -> None:
     rel = load_releases()
-    for key in ["3.14", "3.15", "3.16", "3.17", "3.18", "3.19", "3.20", "3.21", "3.22", "3.23", "edge"]:
+    for key in ["3.14", "3.15", "3.16", "3.17", "3.18", "3.19", "3.20", "3.21", "3.22", "3.23", "3.24", "edge"]:
         assert key in rel, key
     assert rel["3.18"].python_version == (3, 11) and rel["3.18"].musl_version == (1, 2)
     assert rel["3.19"].python_version == (3, 11) and rel["3.19"].externally_managed
@@ -118,6 +121,37 @@ def test_release_table() -> None:
     assert find_release("3.18.3") is rel["3.18"]
     assert find_release("3.21.0_alpha20240807") is rel["edge"]
     assert find_release("2.0") is None
+
+
+def test_release_table_py3_pip() -> None:
+    rel = load_releases()
+    assert rel["3.18"].py3_pip == "23.1.2" and rel["3.18"].py3_pip_apk == "23.1.2-r0"
+    assert rel["3.18"].py3_pip_version == (23, 1)
+    assert rel["3.20"].py3_pip == "24.0" and rel["3.20"].py3_pip_version == (24, 0)
+    assert rel["3.15"].py3_pip_version == (20, 3) and rel["3.19"].py3_pip_version == (23, 3)
+    previous = (0, 0)
+    for key, row in rel.items():
+        # every row: the apk version is pip's version plus an -rN revision
+        assert re.fullmatch(r"\d+\.\d+(\.\d+)?", row.py3_pip), key
+        assert re.fullmatch(re.escape(row.py3_pip) + r"-r\d+", row.py3_pip_apk), key
+        # newer releases never ship an older pip
+        assert row.py3_pip_version >= previous, key
+        previous = row.py3_pip_version
+
+
+def test_musl_python_fixture_py3_pip_matches_table() -> None:
+    """The musl-python fixture's apk database lists the 3.18 row's py3-pip."""
+    need(MUSL_PYTHON_ROOTFS.exists(), f"fixture missing: {MUSL_PYTHON_ROOTFS}")
+    proc = subprocess.run(
+        f"zstd -dc {MUSL_PYTHON_ROOTFS} | tar -xO ./lib/apk/db/installed",
+        shell=True, check=True, capture_output=True, text=True,
+    )
+    versions = {}
+    for block in proc.stdout.split("\n\n"):
+        fields = dict(line.split(":", 1) for line in block.splitlines() if len(line) > 2 and line[1] == ":")
+        if "P" in fields:
+            versions[fields["P"]] = fields["V"]
+    assert versions["py3-pip"] == load_releases()["3.18"].py3_pip_apk
 
 
 def test_release_table_is_package_data() -> None:

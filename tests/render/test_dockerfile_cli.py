@@ -66,7 +66,9 @@ def test_dockerfile_command_writes_dockerfile_and_side_files(
     kinds = [c.cmd for c in dockerfile.parse_string(text)]
     assert kinds == ["ARG", "FROM", "RUN", "RUN", "RUN", "WORKDIR", "COPY", "USER", "CMD"]
     assert "ARG BASE_IMAGE=alpine:3.18\n" in text
-    assert "RUN apk add --no-cache python3~3.11 py3-pip" in text
+    # python3 and py3-pip both minor-pinned from the release table: no DL3018 ignore needed
+    assert "RUN apk add --no-cache python3~3.11 py3-pip~23.1\n" in text
+    assert "DL3018" not in text and "Not version-pinned" not in text
     assert "# Target:  CPython 3.11" in text and "musllinux_1_2_x86_64 (linux/amd64)" in text
     # the regenerate command carries the Dockerfile options
     assert "--user app --workdir /app --copy src:/app/src --cmd 'python3 -m alpha'" in text

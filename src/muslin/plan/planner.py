@@ -335,10 +335,17 @@ def _with_hashes(resolution: Resolution, finder: PackageFinder) -> Resolution:
 
 
 def _apk_packages(facts: ImageFacts, target: Target) -> tuple[str, ...]:
+    """``python3~X.Y`` and ``py3-pip~A.B`` (the release's pip) for an image without Python."""
+    from muslin.target.releases import find_release
+
     if facts.python is not None or not target.python_from_apk:
         return ()
     major, minor = target.python_version
-    return (f"python3~{major}.{minor}", "py3-pip")
+    release = find_release(target.alpine_release)
+    if release is None:  # python_from_apk implies a known release; keep apk's own choice then
+        return (f"python3~{major}.{minor}", "py3-pip")
+    pip_major, pip_minor = release.py3_pip_version
+    return (f"python3~{major}.{minor}", f"py3-pip~{pip_major}.{pip_minor}")
 
 
 def _resolve(

@@ -1,8 +1,8 @@
 """The Alpine release table (package data) and built-in release profiles.
 
 ``alpine-releases.toml`` records, per Alpine release, the python3 that
-``apk add python3`` installs and the musl the image ships, with the source of
-every row.  :func:`profile_facts` turns a row into the :class:`ImageFacts` of a
+``apk add python3`` installs, the release's ``py3-pip`` and the musl the image
+ships, with the source of every row.  :func:`profile_facts` turns a row into the :class:`ImageFacts` of a
 fresh official ``alpine:X.Y`` image (no Python, nothing in site-packages), used
 when the image itself cannot be read.
 """
@@ -41,6 +41,10 @@ class AlpineRelease:
     """Full musl version (``1.2.4``)."""
     musl_apk: str
     externally_managed: bool
+    py3_pip: str
+    """pip's version in the release's ``py3-pip`` package (``23.1.2``)."""
+    py3_pip_apk: str
+    """The ``py3-pip`` apk version (``23.1.2-r0``)."""
 
     @property
     def python_version(self) -> tuple[int, int]:
@@ -50,6 +54,12 @@ class AlpineRelease:
     @property
     def musl_version(self) -> tuple[int, int]:
         major, minor = self.musl.split(".")[:2]
+        return int(major), int(minor)
+
+    @property
+    def py3_pip_version(self) -> tuple[int, int]:
+        """Major.minor of the release's pip (``(23, 1)``), what ``py3-pip~23.1`` pins."""
+        major, minor = self.py3_pip.split(".")[:2]
         return int(major), int(minor)
 
 
@@ -67,6 +77,8 @@ def load_releases() -> dict[str, AlpineRelease]:
             musl=str(row["musl"]),
             musl_apk=str(row["musl_apk"]),
             externally_managed=bool(row["externally_managed"]),
+            py3_pip=str(row["py3_pip"]),
+            py3_pip_apk=str(row["py3_pip_apk"]),
         )
     return out
 
