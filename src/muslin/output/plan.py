@@ -15,7 +15,7 @@ and the plan's notes.  ``--json`` prints :meth:`Plan.to_dict`, schema
                     platform (Docker), platform_tag (musllinux_1_2_x86_64)
     venv            path (null: system site-packages), system_site_packages,
                     reason, break_system_packages
-    apk_packages    apk packages to add first (["python3~3.11", "py3-pip"])
+    apk_packages    apk packages to add first (["python3~3.11", "py3-pip~23.1"])
     indexes         [{name, url (no credentials), needs_credentials, kind}]
                     kind: simple | find-links | direct (name @ url requirements)
     requirements    top-level requirement strings
