@@ -10,13 +10,17 @@ Measured per image, interleaved, medians reported (muslin always with an empty c
 * ``muslin``            ``muslin install IMAGE <20 pins> --default-index URL --tag ...``
                         (inspect + resolve + download + install with the image's pip +
                         byte-compile + verify + commit)
-* ``muslin installer``  the same with ``--installer installer``
+* ``muslin facts-cached`` the same, but the cache holds the image's facts (from the run
+                        before: ``$MUSLIN_CACHE_DIR/facts``, keyed by image ID) and nothing else,
+                        as on any repeated install onto the same base image
+* ``muslin installer``  the same as ``muslin`` with ``--installer installer``
 * ``muslin plan``       the same with ``--dry-run`` (inspect + resolve only)
 * ``pip``               ``docker run --rm --network host IMAGE python3 -m pip install --index-url URL <20 pins>``
 * ``pip+commit``        the same without ``--rm``, then ``docker commit`` (what it takes to get an image)
 
 Images: the musl-python fixture as it is (no ``.pyc`` files at all, so every Python
-process compiles the stdlib and pip it imports), and ``--precompiled``: the fixture
+process compiles the stdlib and pip it imports; ``pip`` writes that bytecode into the
+container as it goes, muslin into a pycache prefix removed before commit), and ``--precompiled``: the fixture
 with its stdlib and pip byte-compiled, as Alpine's python3/py3-pip packages ship them.
 
 Usage::
@@ -77,7 +81,9 @@ def ensure_images() -> None:
 
 
 def bench_image(image: str, index: IndexServer, requirements: list[str], runs: int, tmp: Path) -> dict[str, list[float]]:
-    timings: dict[str, list[float]] = {k: [] for k in ("muslin", "muslin installer", "muslin plan", "pip", "pip+commit")}
+    timings: dict[str, list[float]] = {
+        k: [] for k in ("muslin", "muslin facts-cached", "muslin installer", "muslin plan", "pip", "pip+commit")
+    }
     pip = [
         "python3", "-m", "pip", "install", "-q", "--no-cache-dir", "--disable-pip-version-check",
         "--root-user-action=ignore", "--index-url", index.url, *requirements,
@@ -91,6 +97,10 @@ def bench_image(image: str, index: IndexServer, requirements: list[str], runs: i
 
         try:
             timings["muslin"].append(_timed(partial(_sh, [*muslin, "--tag", tag], env("pip"))))
+            _sh(["docker", "rmi", tag])
+            warm = env("facts")
+            shutil.copytree(Path(env("pip")["MUSLIN_CACHE_DIR"]) / "facts", Path(warm["MUSLIN_CACHE_DIR"]) / "facts")
+            timings["muslin facts-cached"].append(_timed(partial(_sh, [*muslin, "--tag", tag], warm)))
             _sh(["docker", "rmi", tag])
             cmd = [*muslin, "--tag", tag, "--installer", "installer"]
             timings["muslin installer"].append(_timed(partial(_sh, cmd, env("installer"))))
@@ -113,7 +123,7 @@ def report(image: str, timings: dict[str, list[float]], runs: int) -> dict[str, 
     print(f"\n{image}: 20-wheel install, median of {runs} runs")
     for key, value in med.items():
         print(f"  {key:18s} {value:6.2f} s")
-    for name in ("muslin", "muslin installer"):
+    for name in ("muslin", "muslin facts-cached", "muslin installer"):
         steps = med[name] - med["muslin plan"]
         print(
             f"  {name}: pip/muslin {med['pip'] / med[name]:.2f}x, pip+commit/muslin {med['pip+commit'] / med[name]:.2f}x; "

@@ -368,3 +368,32 @@ def test_pin_to_an_index_without_the_package(
     run = muslin(capsys, "plan", f"dir:{image_root}", "cryptography==41.0.3", *indexes.args(), "--pin", "cffi=musl")
     assert run.code == 7
     assert "you -> cryptography 41.0.3 -> cffi>=1.12: cffi is pinned to index musl" in run.err
+
+
+@pytest.mark.parametrize("how", ["env", "netrc"])
+def test_credentials_from_env_or_netrc_mark_the_index_as_private(
+    capsys: pytest.CaptureFixture[str],
+    image_root: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    """An index whose credentials come from MUSLIN_INDEX_<NAME>_* or .netrc needs a build secret."""
+    private_dir = tmp_path_factory.mktemp("private-index")
+    build_wheel(private_dir, "x", "1")
+    user, password = "ci-user", "pw-from-" + how
+    with IndexServer(private_dir, mode="html", basic_auth=(user, password)) as private:
+        if how == "env":
+            monkeypatch.setenv("MUSLIN_INDEX_PRIV_USERNAME", user)
+            monkeypatch.setenv("MUSLIN_INDEX_PRIV_PASSWORD", password)
+        else:
+            netrc = tmp_path_factory.mktemp("netrc") / "netrc"
+            netrc.write_text(f"machine 127.0.0.1 login {user} password {password}\n")
+            netrc.chmod(0o600)
+            monkeypatch.setenv("NETRC", str(netrc))
+        run = muslin(capsys, "plan", f"dir:{image_root}", "x==1", "--default-index", private.url,
+                     "--index", f"priv={private.url}", "--pin", "x=priv", "--json")
+    assert run.code == 0, run.err
+    refs = {ix["name"]: ix for ix in run.json()["indexes"]}
+    assert refs["priv"]["needs_credentials"] is True
+    assert password not in run.out + run.err

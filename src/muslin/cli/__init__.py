@@ -59,7 +59,7 @@ class LazyGroup(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, "--version", prog_name="muslin")
-@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+@click.option("--debug", is_flag=True, help="Show tracebacks and muslin's debug log on stderr.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Plan and perform Python installs for Alpine Linux / musl container images.
@@ -70,6 +70,23 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if debug:
+        _enable_debug_logging()
+
+
+def _enable_debug_logging() -> None:
+    """Debug records of muslin's own loggers on stderr.
+
+    Only the ``muslin`` logger tree: third-party loggers (httpx, docker) may log
+    URLs or headers that carry credentials; muslin's own log lines redact them.
+    """
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("muslin: debug: %(name)s: %(message)s"))
+    logger = logging.getLogger("muslin")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
 
 
 def main() -> None:

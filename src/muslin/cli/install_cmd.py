@@ -8,7 +8,9 @@ install container is always removed.
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -17,9 +19,12 @@ import click
 from muslin.cli.options import plan_options, request_from_options, split_plan_options
 from muslin.errors import UsageError
 from muslin.install.commit import parse_tag
+from muslin.install.console import InstallConsole
 from muslin.install.container import InstallOptions, install_plan
 from muslin.install.dryrun import describe_install
 from muslin.install.fetch import DEFAULT_JOBS
+from muslin.install.prestart import Prestart
+from muslin.install.signals import sigterm_as_interrupt
 from muslin.install.steps import INSTALLERS
 from muslin.plan.planner import PlanRequest, make_plan
 
@@ -66,8 +71,10 @@ def command(
 
     \b
     DOCKER_HOST and Docker contexts (DOCKER_CONTEXT, docker context use) are honoured.
+    MUSLIN_TIMINGS=1 shows the time elapsed at each step.
     Exit codes: as for muslin plan, and 10 for a Docker failure.
     """
+    started = time.perf_counter() if os.environ.get("MUSLIN_TIMINGS") else None
     if not tag and not dry_run:
         raise UsageError("muslin install needs --tag REPO:TAG (the name of the committed image)")
     if tag:
@@ -78,7 +85,40 @@ def command(
     if installer != "auto":
         extra += ["--installer", installer]
     request = replace(request, command_name="install", extra_args=tuple(extra))
+    with sigterm_as_interrupt():
+        prestart = None if dry_run else _prestart(image, network, request.platform, installer)
+        try:
+            _plan_and_install(request, tag, network, jobs, installer, dry_run, prestart, InstallConsole(started=started))
+        finally:
+            if prestart is not None:
+                prestart.discard()
+    sys.stdout.flush()
+
+
+def _prestart(image: str, network: str | None, platform: str | None, installer: str) -> Prestart | None:
+    """Start the container while planning, for an image the daemon may hold (see :mod:`muslin.install.prestart`)."""
+    reference = image.strip()
+    scheme, sep, rest = reference.partition(":")
+    if sep and scheme in ("docker", "registry"):
+        reference = rest
+    elif sep and scheme in ("docker-archive", "oci-dir", "oci-archive", "dir"):
+        return None
+    return Prestart(reference, network, platform, warm_pip=installer != "installer").start()
+
+
+def _plan_and_install(
+    request: PlanRequest,
+    tag: str | None,
+    network: str | None,
+    jobs: int,
+    installer: str,
+    dry_run: bool,
+    prestart: Prestart | None,
+    console: InstallConsole,
+) -> None:
     outcome = make_plan(request)
+    if console.started is not None:
+        console.step("plan made")
     for note in outcome.notes:
         click.echo(f"muslin: {note}", err=True)
     for warning in outcome.plan.warnings:
@@ -92,7 +132,6 @@ def command(
 
     http = client_for(outcome.plan, offline=request.offline, urls=_index_urls(request))
     try:
-        install_plan(outcome.plan, options, http=http)
+        install_plan(outcome.plan, options, http=http, console=console, prestart=prestart)
     finally:
         http.close()
-    sys.stdout.flush()

@@ -89,7 +89,7 @@ def command(image: str, as_json: bool, outputs: tuple[str, ...], **kwargs: Any) 
     """Resolve requirements for IMAGE's exact target and show what happens to every package.
 
     \b
-    IMAGE: alpine:3.18, docker:NAME, docker-archive:FILE, oci:DIR, dir:ROOTFS ...
+    IMAGE: alpine:3.18, docker:NAME, docker-archive:FILE, oci-dir:DIR, oci-archive:FILE, dir:ROOTFS ...
     REQUIREMENT: requirement strings, e.g. 'django==5.1.5' 'httpx>=0.27'.
 
     \b

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Protocol
+
 from muslin.errors import UnsupportedImageError
 from muslin.facts.apkdb import file_owners, read_apk_db
 from muslin.facts.distributions import find_distributions
@@ -87,9 +90,27 @@ def inspect_tree(
     )
 
 
+class FactsCacheHook(Protocol):
+    """Cached facts of a content-addressed image, offered by a source on its tree as ``facts_cache``."""
+
+    def load(self) -> ImageFacts | None: ...
+
+    def store(self, facts: ImageFacts) -> None: ...
+
+
 def inspect_opened(opened: OpenedImage) -> ImageFacts:
-    """Inspect an image produced by any image source."""
-    return inspect_tree(
+    """Inspect an image produced by any image source (through its facts cache, if it offers one)."""
+    cache: FactsCacheHook | None = getattr(opened.tree, "facts_cache", None)
+    cached = cache.load() if cache is not None else None
+    if cached is not None:
+        return replace(
+            cached,
+            reference=opened.reference,
+            source=opened.source,
+            digest=opened.digest,
+            canonical_reference=opened.canonical_reference,
+        )
+    facts = inspect_tree(
         opened.tree,
         opened.config,
         reference=opened.reference,
@@ -97,3 +118,6 @@ def inspect_opened(opened: OpenedImage) -> ImageFacts:
         digest=opened.digest,
         canonical_reference=opened.canonical_reference,
     )
+    if cache is not None:
+        cache.store(facts)
+    return facts

@@ -258,3 +258,71 @@ class ImageFacts:
             "pythons": [p.to_dict() for p in self.pythons],
             "distributions": [d.to_dict() for d in self.distributions],
         }
+
+
+FACTS_CACHE_SCHEMA = 1
+"""Version of :func:`facts_to_cache` output; bump when a fact dataclass changes."""
+
+
+def facts_to_cache(facts: ImageFacts) -> dict[str, Any]:
+    """Every field of ``facts``, JSON-ready, for :func:`facts_from_cache` (not the ``inspect --json`` schema)."""
+    from dataclasses import asdict
+
+    return {"schema": FACTS_CACHE_SCHEMA, "facts": asdict(facts)}
+
+
+def _tuple(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value or ())
+
+
+def _owner(data: dict[str, Any]) -> Owner:
+    return Owner(kind=data["kind"], name=data.get("name"), version=data.get("version"))
+
+
+def facts_from_cache(data: dict[str, Any]) -> ImageFacts:
+    """Rebuild :class:`ImageFacts` from :func:`facts_to_cache` output; KeyError/TypeError/ValueError if malformed."""
+    if data.get("schema") != FACTS_CACHE_SCHEMA:
+        raise ValueError(f"facts cache schema {data.get('schema')!r}")
+    f = data["facts"]
+    c = f["config"]
+    config = ImageConfig(
+        os=c["os"], architecture=c["architecture"], variant=c.get("variant"),
+        env=_tuple(c.get("env")), labels=dict(c.get("labels") or {}),
+    )
+    packages = tuple(
+        ApkPackage(
+            **{k: p[k] for k in ("name", "version", "arch", "origin", "description", "url", "license", "size",
+                                 "installed_size", "maintainer", "build_time", "commit", "checksum")},
+            depends=_tuple(p.get("depends")), provides=_tuple(p.get("provides")),
+            install_if=_tuple(p.get("install_if")), replaces=_tuple(p.get("replaces")),
+            files=_tuple(p.get("files")), file_checksums=dict(p.get("file_checksums") or {}),
+            extra={k: _tuple(v) for k, v in (p.get("extra") or {}).items()},
+        )
+        for p in f["apk_packages"]
+    )
+    pythons = tuple(
+        PythonInstall(
+            version=p["version"], full_version=p.get("full_version"), full_version_source=p.get("full_version_source"),
+            prefix=p["prefix"], executables=_tuple(p["executables"]), stdlib=p["stdlib"],
+            site_packages=_tuple(p["site_packages"]), externally_managed=bool(p["externally_managed"]),
+            owner=_owner(p["owner"]), has_pip=bool(p.get("has_pip")),
+        )
+        for p in f["pythons"]
+    )
+    distributions = tuple(
+        Distribution(
+            name=d["name"], canonical_name=d["canonical_name"], version=d["version"], form=d["form"],
+            metadata_path=d["metadata_path"], site_packages=d["site_packages"], requires=_tuple(d.get("requires")),
+            requires_python=d.get("requires_python"), installer=d.get("installer"),
+            top_level=_tuple(d.get("top_level")), owner=_owner(d["owner"]),
+        )
+        for d in f["distributions"]
+    )
+    return ImageFacts(
+        reference=f["reference"], source=f["source"], digest=f.get("digest"), config=config,
+        os_release={str(k): str(v) for k, v in (f.get("os_release") or {}).items()},
+        alpine_release=f.get("alpine_release"), apk_repositories=_tuple(f.get("apk_repositories")),
+        apk_arch=f.get("apk_arch"), apk_db_path=f.get("apk_db_path"), apk_packages=packages,
+        musl_version=f.get("musl_version"), musl_version_source=f.get("musl_version_source"),
+        pythons=pythons, distributions=distributions, canonical_reference=f.get("canonical_reference"),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import TextIO
 
 OUTPUT_PREFIX = "  | "
@@ -11,9 +12,11 @@ OUTPUT_PREFIX = "  | "
 class InstallConsole:
     """Line-oriented output; container stdout goes to ``out``, container stderr to ``err``."""
 
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, started: float | None = None) -> None:
         self._out = out
         self._err = err
+        self.started = started
+        """``time.perf_counter()`` at the start of the command: step headings then show the time elapsed."""
 
     @property
     def out(self) -> TextIO:
@@ -25,7 +28,8 @@ class InstallConsole:
 
     def step(self, text: str) -> None:
         """A heading for what happens next."""
-        print(f"==> {text}", file=self.out, flush=True)
+        elapsed = "" if self.started is None else f"[{time.perf_counter() - self.started:6.2f}s] "
+        print(f"==> {elapsed}{text}", file=self.out, flush=True)
 
     def info(self, text: str) -> None:
         print(f"    {text}", file=self.out, flush=True)

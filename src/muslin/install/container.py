@@ -25,6 +25,7 @@ from muslin.install.console import InstallConsole
 from muslin.install.dockerhost import connect
 from muslin.install.fetch import DEFAULT_JOBS, client_for, fetch_wheels
 from muslin.install.payload import check_helper_python, payload_entries
+from muslin.install.prestart import Prestart
 from muslin.install.pull import ensure_image
 from muslin.install.runner import ContainerRunner, ExecResult, docker_message
 from muslin.install.signals import interrupts_deferred, sigterm_as_interrupt
@@ -103,6 +104,7 @@ def install_plan(
     client: Any | None = None,
     http: HttpClient | None = None,
     console: InstallConsole | None = None,
+    prestart: Prestart | None = None,
 ) -> InstallResult:
     """Perform ``plan`` in a container and commit the result as ``options.tag``.
 
@@ -120,8 +122,10 @@ def install_plan(
     docker_client = client if client is not None else connect()
     try:
         with sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="muslin-install-") as tmp:
-            return _Install(plan, options, docker_client, http_client, con, Path(tmp)).run()
+            return _Install(plan, options, docker_client, http_client, con, Path(tmp), prestart).run()
     finally:
+        if prestart is not None:
+            prestart.discard()
         if own_http:
             http_client.close()
         if client is None:
@@ -132,8 +136,16 @@ class _Install:
     """One install run; the container is created in :meth:`run` and always removed there."""
 
     def __init__(
-        self, plan: Plan, options: InstallOptions, client: Any, http: HttpClient, console: InstallConsole, tmp: Path
+        self,
+        plan: Plan,
+        options: InstallOptions,
+        client: Any,
+        http: HttpClient,
+        console: InstallConsole,
+        tmp: Path,
+        prestart: Prestart | None = None,
     ) -> None:
+        self.prestart = prestart
         self.plan = plan
         self.options = options
         self.client = client
@@ -163,7 +175,7 @@ class _Install:
                 con.step(f"downloading {len(installs)} wheels" + (f" ({commit_mod.human_size(size)})" if size else ""))
             downloads = background.submit(fetch_wheels, installs, self.http, self.tmp / "downloads", self.options.jobs)
             con.step(f"starting a container from {reference} ({plan.target.platform}, network {self.options.network or 'none'})")
-            runner = self._start(reference, initial)
+            runner = self._adopt(base) or self._start(reference, initial)
             wheels = downloads.result()
             named = [(i.artifact.filename, path) for i, path in zip(installs, wheels, strict=True) if i.artifact]
             steps = make_steps(
@@ -212,6 +224,16 @@ class _Install:
                 f"{self.plan.image.reference} in Docker is not the image the plan was made for ({digest}); "
                 "installing into the local image"
             )
+
+    def _adopt(self, base: dict[str, Any]) -> ContainerRunner | None:
+        """The container started while planning, when it runs this image on this network."""
+        if self.prestart is None:
+            return None
+        taken = self.prestart.take(str(base.get("Id", "")), self.options.network)
+        if taken is None:
+            return None
+        self.container_id, self.container_name, self.created = taken.container_id, taken.name, True
+        return ContainerRunner(self.client, self.container_id, self.console)
 
     def _start(self, reference: str, steps: InstallSteps) -> ContainerRunner:
         from docker.errors import APIError, DockerException
@@ -277,19 +299,26 @@ class _Install:
         return result
 
     def _compile_and_verify(self, runner: ContainerRunner, steps: InstallSteps) -> None:
-        """Byte-compile, check requirements and import the modules, side by side; raise on failure.
+        """Byte-compile, check requirements and import the modules; raise on failure.
 
-        The three only read what the install wrote (compilation writes ``.pyc`` files
-        the import check does not need), so they run concurrently; their output is
-        printed afterwards, in this order.
+        The requirements check runs beside the compilation (it reads metadata only);
+        the import check starts when the compilation is done, so it loads the new
+        ``.pyc`` files instead of compiling every module it imports a second time.
+        Their output is printed afterwards, in this order.
         """
         execs = [e for e in (steps.compile, steps.check, steps.imports) if e is not None]
         if not execs:
             return
         self.console.step(", ".join(e.purpose for e in execs))
         with ThreadPoolExecutor(max_workers=len(execs), thread_name_prefix="muslin-verify") as pool:
-            futures = [pool.submit(runner.run, e.argv, e.env, "/", False) for e in execs]
-            results = [f.result() for f in futures]
+            first = [e for e in execs if e is not steps.imports]
+            futures = {e.purpose: pool.submit(runner.run, e.argv, e.env, "/", False) for e in first}
+            if steps.compile is not None:
+                futures[steps.compile.purpose].result()
+            if steps.imports is not None:
+                imports = steps.imports
+                futures[imports.purpose] = pool.submit(runner.run, imports.argv, imports.env, "/", False)
+            results = [futures[e.purpose].result() for e in execs]
         failures: list[str] = []
         for step, result in zip(execs, results, strict=True):
             runner.replay(result)

@@ -37,7 +37,7 @@ def describe_install(plan: Plan, options: InstallOptions) -> list[str]:
     for step in steps.execs:
         lines.append(f"run:       {step.shell()}    # {step.purpose}")
         if step is steps.install and steps.compile is not None:
-            lines.append("           then, side by side:")
+            lines.append("           then, side by side (the import check once compiling is done):")
     for item in plan.keeps:
         lines.append(f"keep:      {item.display_name} {item.version} ({item.source})")
     labels = ", ".join(f"{k}={v}" for k, v in {

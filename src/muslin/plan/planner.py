@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from muslin import __version__
 from muslin.errors import ImageNotFoundError, NetworkError, UsageError
 from muslin.facts.model import Distribution, ImageFacts
-from muslin.index.config import IndexSettings, IndexStrategy, redact_url
+from muslin.index.config import IndexConfig, IndexSettings, IndexStrategy, redact_url
 from muslin.plan.model import Action, ImageInfo, IndexRef, Plan, PlanItem, VenvDecision
 
 if TYPE_CHECKING:
@@ -308,7 +308,17 @@ def _item(pkg: ResolvedPackage, pins: dict[str, str], lower_priority: Mapping[st
 
 
 def _index_refs(settings: IndexSettings, resolution: Resolution) -> tuple[IndexRef, ...]:
-    refs = [IndexRef(ix.name, ix.redacted_url, ix.has_credentials, ix.kind) for ix in settings.indexes]
+    from muslin.index.http import CredentialStore, env_credentials
+
+    store = CredentialStore()
+
+    def needs_credentials(ix: IndexConfig) -> bool:
+        """Credentials in the URL, ``MUSLIN_INDEX_<NAME>_*`` or ``.netrc``: the build needs a secret."""
+        if ix.has_credentials or env_credentials(ix.name) is not None:
+            return True
+        return ix.url.startswith(("http://", "https://")) and store.lookup(ix.url) is not None
+
+    refs = [IndexRef(ix.name, ix.redacted_url, needs_credentials(ix), ix.kind) for ix in settings.indexes]
     if any(p.wheel is not None and p.wheel.artifact.index == DIRECT_INDEX for p in resolution.packages):
         refs.append(IndexRef(DIRECT_INDEX, "", False, "direct"))
     return tuple(refs)

@@ -4,16 +4,28 @@ The daemon is found the way the Docker CLI finds it (``DOCKER_HOST``,
 ``DOCKER_TLS_VERIFY``, ``DOCKER_CERT_PATH``).  The image is exported with
 ``docker save`` into a temporary file (deleted afterwards) and read by the
 docker-archive source, so both sources see exactly the same layers.
+
+Image IDs are content addresses, so the facts inspected from one never change:
+they are cached (:class:`FactsCache`, ``$MUSLIN_CACHE_DIR/facts/<id>.json``) and a
+later open of the same image ID skips the export; its file tree is then exported
+only if something reads it (:class:`_LazyTree`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from muslin import __version__
 from muslin.errors import DockerError, ImageNotFoundError, MuslinError
+from muslin.facts.model import FACTS_CACHE_SCHEMA, ImageFacts, facts_from_cache, facts_to_cache
+from muslin.facts.tree import FileTree
 from muslin.image.platform import Platform
 from muslin.image.reference import parse_reference
 from muslin.image.sources.archive import DockerArchiveSource
@@ -79,6 +91,93 @@ def _same_repository(a: str, b: str) -> bool:
     return (left.registry, left.repository) == (right.registry, right.repository)
 
 
+_IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def facts_cache_dir() -> Path:
+    """``$MUSLIN_CACHE_DIR/facts``, else the user cache dir's ``facts``."""
+    override = os.environ.get("MUSLIN_CACHE_DIR")
+    if override:
+        return Path(override) / "facts"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("muslin")) / "facts"
+
+
+class FactsCache:
+    """The cached :class:`ImageFacts` of one daemon image ID (inspection hook, see ``inspect_opened``).
+
+    Keyed by image ID, muslin's version and the cache schema.  A missing,
+    unreadable or malformed entry is a miss; writes go to a temporary file renamed
+    into place, and a failing write only loses the cache entry.
+    """
+
+    def __init__(self, image_id: str, root: Path | None = None) -> None:
+        digest = image_id.split(":", 1)[1]
+        self.path = (root or facts_cache_dir()) / f"{digest}-{__version__}-{FACTS_CACHE_SCHEMA}.json"
+        self._loaded: ImageFacts | None = None
+
+    def load(self) -> ImageFacts | None:
+        if self._loaded is None:
+            try:
+                self._loaded = facts_from_cache(json.loads(self.path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                return None
+        return self._loaded
+
+    def store(self, facts: ImageFacts) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".facts-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    json.dump(facts_to_cache(facts), out, separators=(",", ":"))
+                os.replace(tmp, self.path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            return
+
+
+class _LazyTree:
+    """A :class:`FileTree` exported from the daemon on first use; carries the facts cache."""
+
+    def __init__(self, load: Callable[[], FileTree], facts_cache: FactsCache) -> None:
+        self._load = load
+        self._tree: FileTree | None = None
+        self.facts_cache = facts_cache
+
+    def _inner(self) -> FileTree:
+        if self._tree is None:
+            self._tree = self._load()
+        return self._tree
+
+    def read_bytes(self, path: str) -> bytes | None:
+        return self._inner().read_bytes(path)
+
+    def is_file(self, path: str) -> bool:
+        return self._inner().is_file(path)
+
+    def is_dir(self, path: str) -> bool:
+        return self._inner().is_dir(path)
+
+    def exists(self, path: str) -> bool:
+        return self._inner().exists(path)
+
+    def listdir(self, path: str) -> list[str]:
+        return self._inner().listdir(path)
+
+    def readlink(self, path: str) -> str | None:
+        return self._inner().readlink(path)
+
+    def __getattr__(self, name: str) -> Any:
+        """Anything else the exported tree offers (``walk`` ...)."""
+        if name.startswith("__") or name in ("_load", "_tree", "facts_cache"):
+            raise AttributeError(name)
+        return getattr(self._inner(), name)
+
+
 class DaemonSource:
     """An image in the local Docker daemon, read via ``docker save``."""
 
@@ -116,10 +215,23 @@ class DaemonSource:
                 raise ImageNotFoundError(
                     f"{self.reference} in the Docker daemon is {actual}, not {self.platform}"
                 )
-            with tempfile.TemporaryDirectory(prefix="muslin-docker-") as tmp:
-                archive = Path(tmp) / "image.tar"
-                self._save(image, archive)
-                opened = DockerArchiveSource(archive).open()
+            image_id = str(image.attrs.get("Id") or image.id or "")
+            cache = FactsCache(image_id) if _IMAGE_ID.match(image_id) else None
+            cached = cache.load() if cache is not None else None
+            if cached is None or cache is None:
+                opened = self._export(client, image)
+                if cache is not None:
+                    exported = opened.tree
+                    opened = dataclasses.replace(opened, tree=_LazyTree(lambda: exported, cache))
+            else:
+                opened = OpenedImage(
+                    source="docker",
+                    reference=self.reference,
+                    canonical_reference=None,
+                    digest=None,
+                    config=cached.config,
+                    tree=_LazyTree(lambda: self._export_id(image_id).tree, cache),
+                )
         finally:
             client.close()
         return dataclasses.replace(
@@ -129,6 +241,24 @@ class DaemonSource:
             canonical_reference=self._canonical(image.attrs),
             digest=self._digest(image.attrs),
         )
+
+    def _export(self, client: Any, image: Any) -> OpenedImage:
+        """``docker save`` of ``image`` read by the docker-archive source."""
+        with tempfile.TemporaryDirectory(prefix="muslin-docker-") as tmp:
+            archive = Path(tmp) / "image.tar"
+            self._save(image, archive)
+            return DockerArchiveSource(archive).open()
+
+    def _export_id(self, image_id: str) -> OpenedImage:
+        """Export by image ID later (a cached image whose files are read after all)."""
+        client = _connect(OPEN_TIMEOUT)
+        try:
+            image = _get_image(client, image_id)
+            if image is None:
+                raise ImageNotFoundError(f"image {image_id} ({self.reference}) left the Docker daemon")
+            return self._export(client, image)
+        finally:
+            client.close()
 
     def _save(self, image: Any, archive: Path) -> None:
         """Stream ``docker save`` of exactly this image id into ``archive``."""

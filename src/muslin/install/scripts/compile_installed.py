@@ -3,6 +3,9 @@
 Usage: ``python compile_installed.py NAME...`` (canonical names).  Files come from
 each distribution's RECORD in this interpreter's site-packages; the ``.pyc`` files
 written are appended to RECORD (as pip records them) so uninstalling removes them.
+When this Python runs with a ``PYTHONPYCACHEPREFIX`` (muslin's, in its work
+directory), each ``.pyc`` is also copied there, so the import check run afterwards
+loads it instead of compiling the module again.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import hashlib
 import os
 import py_compile
 import re
+import shutil
 import sys
 import sysconfig
+from importlib.util import cache_from_source
 
 
 def _canonical(name: str) -> str:
@@ -44,9 +49,17 @@ def _compile(path: str) -> str | None:
     folder, name = os.path.split(path)
     cfile = os.path.join(folder, "__pycache__", name[:-3] + "." + str(sys.implementation.cache_tag) + ".pyc")
     try:
-        return py_compile.compile(path, cfile=cfile, doraise=True, quiet=1)
+        written = py_compile.compile(path, cfile=cfile, doraise=True, quiet=1)
     except (py_compile.PyCompileError, OSError, ValueError):
         return None
+    if written and sys.pycache_prefix:
+        try:
+            mirror = cache_from_source(path)
+            os.makedirs(os.path.dirname(mirror), exist_ok=True)
+            shutil.copyfile(written, mirror)
+        except (OSError, ValueError):
+            pass
+    return written
 
 
 def _record_row(site: str, path: str) -> list[str]:
