@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 
 TAIL_BYTES = 64 * 1024
 MAX_TAIL_BYTES = 1024 * 1024
-FETCH_WORKERS = 24
+FETCH_WORKERS = 8
 """Parallel page fetches (each also parses its page): a plan of 100 packages has ~100 pages."""
 _DERIVED_FORMAT = 2
 _SEP = "\x00"
