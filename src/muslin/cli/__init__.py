@@ -33,8 +33,6 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The command list with short help from the static table (no command is imported)."""
-        from click.utils import make_default_short_help
-
         from muslin.cli.commands import COMMANDS
 
         names = self.list_commands(ctx)
@@ -49,9 +47,17 @@ class LazyGroup(click.Group):
                     continue
                 rows.append((name, loaded.get_short_help_str(limit)))
             else:
-                rows.append((name, make_default_short_help(COMMANDS[name][1], limit)))
+                rows.append((name, _shorten(COMMANDS[name][1], limit)))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to ``limit`` characters, with ``...`` when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - 3, 0)].rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:") + "..."
 
 
 @click.group(
