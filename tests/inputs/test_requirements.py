@@ -342,3 +342,14 @@ def test_agrees_with_pip_on_a_tricky_file(tmp_path: Path) -> None:
     assert [str(r.requirement).replace(" ", "") for r in ours.requirements] == [
         t.replace(" ", "").replace("'", '"') for t in theirs
     ]
+
+
+def test_malformed_requirement_error_is_one_line(tmp_path: Path) -> None:
+    """packaging's caret diagram is dropped: the user gets file:line and the reason on one line."""
+    req = tmp_path / "requirements.txt"
+    req.write_text("ok==1\nrequests ==\n")
+    with pytest.raises(InputFileError) as info:
+        parse_requirements_file(req)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{req}:2: invalid requirement 'requests =='")

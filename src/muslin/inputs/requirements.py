@@ -136,7 +136,9 @@ def parse_requirement_string(
     try:
         req = Requirement(stripped)
     except InvalidRequirement as exc:
-        raise fail(f"invalid requirement {stripped!r}: {exc}") from None
+        # packaging adds a caret diagram on further lines: the first line is the reason
+        reason = str(exc).splitlines()[0] if str(exc) else "malformed"
+        raise fail(f"invalid requirement {stripped!r}: {reason}") from None
     if req.url is not None:
         scheme = urlsplit(req.url).scheme
         if scheme not in ("http", "https", "file"):
