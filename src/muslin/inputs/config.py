@@ -48,6 +48,7 @@ from muslin.inputs.requirements import (
     apply_binary_option,
     parse_requirement_string,
 )
+from muslin.inputs.textfile import read_input_text
 from muslin.plan.model import InputFile
 
 MUSLIN_YAML_NAMES = ("muslin.yaml", "muslin.yml")
@@ -145,17 +146,9 @@ def load_pyproject_config(
 def load_muslin_yaml(path: str | os.PathLike[str]) -> IndexFileConfig:
     """A ``muslin.yaml``: ``index``, ``sources``, ``index-strategy``, ``find-links``, ``dependencies``."""
     shown = os.fspath(path)
+    raw, text = read_input_text(path, "utf-8-sig")
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputFileError(shown, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")
         data = yaml.safe_load(text)
-    except UnicodeDecodeError as exc:
-        raise InputFileError(
-            shown, raw[: exc.start].count(b"\n") + 1, "not valid UTF-8 text"
-        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

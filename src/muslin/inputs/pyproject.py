@@ -13,7 +13,6 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from packaging.markers import InvalidMarker, Marker
@@ -22,6 +21,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from muslin.errors import InputFileError, UsageError
 from muslin.inputs.requirements import ParsedRequirement, parse_requirement_string
+from muslin.inputs.textfile import read_input_text
 from muslin.plan.model import InputFile
 
 if sys.version_info >= (3, 11):
@@ -67,15 +67,7 @@ class TomlDocument:
 def load_toml(path: str | os.PathLike[str]) -> TomlDocument:
     """Read and parse a TOML file; syntax errors carry the file and line."""
     shown = os.fspath(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputFileError(shown, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        bad_line = raw[: exc.start].count(b"\n") + 1
-        raise InputFileError(shown, bad_line, "not valid UTF-8 text") from None
+    raw, text = read_input_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
