@@ -68,10 +68,7 @@ class InstallResult:
 
 def image_reference(plan: Plan) -> str:
     """The reference Docker starts the container from."""
-    ref = plan.image.pull_reference
-    for prefix in ("docker:", "registry:"):
-        if ref and ref.startswith(prefix):
-            ref = ref[len(prefix) :]
+    ref = plan.image.docker_reference
     if not ref:
         raise UsageError(
             f"{plan.image.reference} is not an image Docker can run; load it into Docker first "

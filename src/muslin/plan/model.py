@@ -200,6 +200,17 @@ class ImageInfo:
     from_profile: bool = False
     """True when the image could not be read and the built-in release profile was used."""
 
+    @property
+    def docker_reference(self) -> str | None:
+        """``pull_reference`` as Docker takes it: muslin's ``docker:``/``registry:`` source prefix removed."""
+        ref = self.pull_reference
+        if ref is None:
+            return None
+        for prefix in ("docker:", "registry:"):
+            if ref.startswith(prefix) and not ref.startswith(prefix + "//"):
+                return ref[len(prefix) :]
+        return ref
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "reference": self.reference,

@@ -243,14 +243,13 @@ def _base_image(image: ImageInfo, options: DockerfileOptions) -> BaseImage:
         if not _IMAGE_REF_RE.fullmatch(ref):
             raise UsageError(f"--base-image is not an image reference: {ref!r}")
         return BaseImage("BASE_IMAGE", ref, "@sha256:" in ref, "" if "@" in ref else "given with --base-image")
-    pull = image.pull_reference
+    pull = image.docker_reference
     if not pull:
         raise UsageError(
             f"image {image.reference!r} is not something Docker can pull (an archive or directory); "
             "pass --base-image REF naming the same image"
         )
-    # ``docker:NAME`` / ``registry:NAME`` select muslin's image source; FROM takes NAME.
-    ref = re.sub(r"^(?:docker|registry):(?!//)", "", pull)
+    ref = pull
     if not _IMAGE_REF_RE.fullmatch(ref):
         raise UsageError(f"image reference is not usable in FROM: {ref!r}")
     if "@" in ref:
