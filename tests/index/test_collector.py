@@ -8,9 +8,19 @@ from pathlib import Path
 import pytest
 
 from muslin.errors import NetworkError
-from muslin.index.collector import ACCEPT, Collector, parse_html, parse_json, project_of
+from muslin.index.collector import (
+    ACCEPT,
+    Collector,
+    parse_html,
+    parse_json,
+    parse_json_deferred,
+    project_of,
+    scan_json,
+)
 from muslin.index.config import IndexConfig
+from muslin.index.evaluator import NameFilter
 from muslin.index.http import HttpClient
+from muslin.target.target import Target
 from tests.support.index_server import IndexServer
 from tests.support.wheels import build_sdist, build_wheel
 
@@ -77,6 +87,96 @@ def test_json_page() -> None:
         parse_json(b'{"files": [{"url": "x"}]}', PAGE, "pypi", "foo")
     with pytest.raises(NetworkError):
         parse_json(b"{not json", PAGE, "pypi", "foo")
+
+
+TARGET = Target((3, 11), "3.11.6", (1, 2), "x86_64", "linux/amd64")
+
+
+def _big_page() -> dict[str, object]:
+    """A PEP 691 page shaped like PyPI's (sorted keys), with the awkward parts real pages have."""
+    files: list[dict[str, object]] = []
+    tags = [
+        "cp311-cp311-musllinux_1_2_x86_64", "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+        "cp310-cp310-musllinux_1_1_x86_64", "cp39-abi3-musllinux_1_1_x86_64", "py3-none-any",
+        "cp311-cp311-win_amd64", "cp312-cp312-musllinux_1_2_aarch64", "pp310-pypy310_pp73-musllinux_1_1_x86_64",
+        "cp311-cp311-manylinux_2_28_x86_64.musllinux_1_2_x86_64",
+    ]
+    for minor in range(40):
+        version = f"1.{minor}"
+        for tag in tags:
+            files.append({
+                "core-metadata": {"sha256": f"{minor:064x}"} if minor % 2 else False,
+                "data-dist-info-metadata": {"sha256": f"{minor:064x}"} if minor % 2 else False,
+                "filename": f"pkg-{version}-{tag}.whl",
+                "hashes": {"sha256": f"{minor + 1:064x}"},
+                "requires-python": ">=3.12" if minor == 39 else ">=3.8",
+                "size": 1000 + minor,
+                "upload-time": "2024-01-01T00:00:00.000000Z",
+                "url": f"https://files.example/pkg-{version}-{tag}.whl",
+                # yanked reasons hold escaped quotes and the very text entries are separated by
+                "yanked": 'broken "build"}, {"filename": "pkg-9.9-py3-none-any.whl"' if minor == 7 else False,
+            })
+        files.append({"filename": f"pkg-{version}.tar.gz", "hashes": {"sha256": "ab" * 32}, "size": 5,
+                      "url": f"https://files.example/pkg-{version}.tar.gz", "yanked": False})
+    files.append({"filename": "pkg-2.0-cp311-cp311.whl", "hashes": {}, "url": "https://files.example/odd.whl"})
+    return {"files": files, "meta": {"_last-serial": "1", "api-version": "1.1"}, "name": "pkg",
+            "versions": [f"1.{m}" for m in range(40)]}
+
+
+def test_json_scan_reads_only_fitting_entries_and_agrees_with_a_full_parse() -> None:
+    body = json.dumps(_big_page()).encode()
+    full = parse_json_deferred(body, PAGE, "pypi", "pkg", NameFilter(TARGET).defer)
+    scanned = scan_json(body, PAGE, NameFilter(TARGET).defer)
+    assert scanned is not None
+    kept, more = scanned
+    assert kept == [f for f in full if not isinstance(f, str)]
+    assert more.size == len(full) - len(kept)
+    assert list(more) == [f for f in full if isinstance(f, str)]
+    # 40 releases of 9 wheels and an sdist, one odd name: cp311 musllinux, abi3, py3, and the
+    # compressed manylinux+musllinux wheel are read; cp310/win/aarch64/pypy/manylinux/sdists are not
+    assert len(kept) == 40 * 4 + 1
+    assert {f.filename.split("-", 2)[2] for f in kept} >= {"cp39-abi3-musllinux_1_1_x86_64.whl", "cp311-cp311.whl"}
+    yanked = [f for f in kept if f.yanked]
+    assert yanked and yanked[0].yanked_reason == 'broken "build"}, {"filename": "pkg-9.9-py3-none-any.whl"'
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["pretty-printed", "escaped name", "nothing fits", "not an object", "not utf-8", "nested filename"],
+)
+def test_json_scan_declines_pages_of_another_shape(case: str) -> None:
+    page = _big_page()
+    files = page["files"]
+    assert isinstance(files, list)
+    body = json.dumps(page).encode()
+    if case == "pretty-printed":
+        body = json.dumps(page, indent=1).encode()
+    elif case == "escaped name":
+        files.insert(3, {"filename": "pk\u00e9-1.0-py3-none-any.whl", "url": "x", "hashes": {}})
+        body = json.dumps(page).encode()  # ensure_ascii: the name is written with a \\u escape
+    elif case == "nothing fits":
+        page["files"] = [f for f in files if str(f["filename"]).endswith(".tar.gz")]
+        body = json.dumps(page).encode()
+    elif case == "not an object":
+        body = b"[" + body + b"]"
+    elif case == "not utf-8":
+        body = body.replace(b'"name": "pkg"', b'"name": "pk\xff"')
+    elif case == "nested filename":
+        files[5]["_extra"] = {"filename": "pkg-1.0-py3-none-any.whl"}
+        body = json.dumps(page, sort_keys=True).encode()
+    assert scan_json(body, PAGE, NameFilter(TARGET).defer) is None
+
+
+def test_name_filter_defers_only_names_that_cannot_fit() -> None:
+    defer = NameFilter(TARGET).defer
+    assert defer("pkg-1.0.tar.gz") and defer("pkg-1.0-cp311-cp311-win_amd64.whl")
+    assert defer("pkg-1.0-cp312-cp312-musllinux_1_2_x86_64.whl")  # another Python
+    assert not defer("pkg-1.0-cp311-cp311-MUSLLINUX_1_2_X86_64.whl")  # tags compare lower-case
+    assert not defer("pkg-1.0-py2.py3-none-any.whl")
+    assert not defer("pkg-1.0-cp311-cp311-manylinux_2_17_x86_64.musllinux_1_1_x86_64.whl")
+    assert not defer("pkg-1.0-cp311.whl") and not defer("a-b-c-d-e-f-g.whl")  # the evaluator says why
+    assert not NameFilter(TARGET, accept_linux=True).defer("pkg-1.0-cp311-cp311-linux_x86_64.whl")
+    assert defer("pkg-1.0-cp311-cp311-linux_x86_64.whl")
 
 
 def test_project_of() -> None:

@@ -388,11 +388,18 @@ def test_evaluated_page_cache(repo: Path, cache_dir: Path, target: Target) -> No
         ix = settings(IndexConfig("pypi", srv.url))
         with HttpClient(cache_dir=cache_dir / "http") as c1:
             first = PackageFinder(ix, target, http=c1).find("alpha")
+            first_beta = PackageFinder(ix, target, http=c1).find("beta")
         assert list((cache_dir / "http" / "evaluated").rglob("*.json"))
         with HttpClient(cache_dir=cache_dir / "http") as c2:
             second = PackageFinder(ix, target, http=c2).find("alpha")
             assert c2.stats["revalidated"] == 1  # 304: same body, evaluated page reused
+            second_beta = PackageFinder(ix, target, http=c2).find("beta")
         assert second == first
+        # names the page scan never read (a manylinux wheel, an sdist) are listed again from the body
+        assert second_beta == first_beta
+        assert sorted(r.reason for r in second_beta.rejections) == [
+            "no matching tag (cp311-cp311-manylinux_2_17_x86_64)", "sdist only",
+        ]
         # another target does not reuse it
         arm = Target((3, 11), "3.11.6", (1, 2), "aarch64", "linux/arm64")
         with HttpClient(cache_dir=cache_dir / "http") as c3:

@@ -13,12 +13,13 @@ import hashlib
 import html
 import json
 import os
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 from urllib.parse import unquote, urljoin
 
 from packaging.utils import (
@@ -267,6 +268,107 @@ def parse_json_deferred(
         raise _unreadable(index, name) from None
 
 
+_FILENAME = re.compile(r'"filename"\s*:\s*"([^"\\]*)"')
+_DECODER = json.JSONDecoder()
+_ENTRY_BREAKS = ("}, {", "},{")
+
+
+class DeferredNames(Sequence[str]):
+    """The file names a page scan left unread, in page order, listed from the page on first use."""
+
+    __slots__ = ("_count", "_kept", "_names", "_text")
+
+    def __init__(self, text: str, kept: frozenset[int], count: int) -> None:
+        self._text = text
+        self._kept = kept
+        """Offsets of the ``"filename"`` keys of entries that were read."""
+        self._count = count
+        self._names: list[str] | None = None
+
+    @property
+    def kept(self) -> frozenset[int]:
+        return self._kept
+
+    @property
+    def size(self) -> int:
+        """How many names there are, counted without listing them."""
+        return self._count if self._names is None else len(self._names)
+
+    def _all(self) -> list[str]:
+        if self._names is None:
+            kept = self._kept
+            self._names = [m.group(1) for m in _FILENAME.finditer(self._text) if m.start() not in kept]
+            self._text = ""
+        return self._names
+
+    def __bool__(self) -> bool:
+        return self._count > 0 if self._names is None else bool(self._names)
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+
+def scan_json(
+    content: bytes, page_url: str, defer: Callable[[str], bool]
+) -> tuple[list[IndexFile], DeferredNames] | None:
+    """Read a PEP 691 page without decoding all of it: only entries whose name ``defer`` keeps.
+
+    File names are found with one regular-expression pass; each kept entry is then
+    decoded on its own.  None when the page does not have the plain shape this
+    relies on (escapes in a file name, unusual spacing, an entry that does not decode to the file
+    the name came from, no kept entry at all): the caller then parses it whole,
+    which also validates it.
+    """
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    body = text.strip()
+    if not (body.startswith("{") and body.endswith("}")) or '"files"' not in text:
+        return None
+    resolve = _Resolver(page_url)
+    files: list[IndexFile] = []
+    kept: set[int] = set()
+    previous = seen = 0
+    for m in _FILENAME.finditer(text):
+        filename = m.group(1)
+        at = m.start()
+        seen += 1
+        if defer(filename):
+            previous = m.end()
+            continue
+        # the entry starts after the previous entry's file name: look for the break there only
+        start = max(text.rfind(b, previous, at) for b in _ENTRY_BREAKS)
+        if start >= 0:
+            start = text.index("{", start + 1)
+        elif previous == 0:
+            start = text.rfind("[", 0, at) + 1
+        else:
+            return None
+        previous = m.end()
+        try:
+            entry, end = _DECODER.raw_decode(text, start)
+            if not isinstance(entry, dict) or entry.get("filename") != filename or end < m.end():
+                return None
+            files.append(_json_file(entry, filename, resolve))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        kept.add(at)
+    if not files or seen != text.count('"filename"'):  # no entry kept, or a name with escapes
+        return None
+    return files, DeferredNames(text, frozenset(kept), seen - len(kept))
+
+
 @dataclass
 class Collector:
     """Fetches and parses project pages (thread-safe)."""
@@ -295,17 +397,24 @@ class Collector:
 
     def parse_page_deferred(
         self, index: IndexConfig, name: str, resp: Response, defer: Callable[[str], bool]
-    ) -> tuple[bool, list[IndexFile | str]]:
-        """(listed, files) of a fetched page; files ``defer`` accepts are left as bare names."""
+    ) -> tuple[bool, list[IndexFile | str], DeferredNames | None]:
+        """(listed, files, more) of a fetched page.
+
+        Files ``defer`` accepts are left as bare names in ``files``, or, for a PEP 691
+        page read by :func:`scan_json`, not read at all: ``more`` lists them on demand.
+        """
         if resp.status == 404:
-            return False, []
+            return False, [], None
         canonical = canonicalize_name(name)
         shown = redact_url(self.page_url(index, name))
         base = resp.url if resp.url.startswith(("http:", "https:", "file:")) else shown
         if resp.content_type == JSON_TYPE:
-            return True, parse_json_deferred(resp.content, base, index.name, canonical, defer)
+            scanned = scan_json(resp.content, base, defer)
+            if scanned is not None:
+                return True, list(scanned[0]), scanned[1]
+            return True, parse_json_deferred(resp.content, base, index.name, canonical, defer), None
         files = parse_html(resp.content, base, index.name, canonical)
-        return True, [f.filename if defer(f.filename) else f for f in files]
+        return True, [f.filename if defer(f.filename) else f for f in files], None
 
     def parse_page(self, index: IndexConfig, name: str, resp: Response) -> ProjectPage:
         canonical = canonicalize_name(name)

@@ -9,7 +9,7 @@ takes them only for an exact ``==`` pin.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
@@ -66,6 +66,7 @@ class Evaluator:
     name: NormalizedName
     only_binary: frozenset[str] = frozenset()
     no_binary: frozenset[str] = frozenset()
+    _parsed: dict[str, tuple[NormalizedName, Version]] = field(default_factory=dict, repr=False)
 
     def _no_binary(self) -> bool:
         return ":all:" in self.no_binary or self.name in self.no_binary
@@ -77,22 +78,25 @@ class Evaluator:
                 return Rejection(_sdist_version(filename), filename, "sdist only", "sdist", index=index.name)
             return Rejection("?", filename, "not a wheel or sdist", "other", index=index.name)
         quick = self._quick_tag_reject(filename, index)
-        if quick is not None:
+        if isinstance(quick, Rejection):
             return quick
-        try:
-            name, version, _build, file_tags = parse_wheel_filename(filename)
-        except InvalidWheelFilename as exc:
-            return Rejection("?", filename, f"invalid wheel filename ({exc})", "invalid", index=index.name)
+        parsed = self._parse(filename, memo=quick is not None)
+        if isinstance(parsed, str):
+            return Rejection("?", filename, f"invalid wheel filename ({parsed})", "invalid", index=index.name)
+        name, version = parsed
         if name != self.name:
             return Rejection(
                 str(version), filename, f"wheel of another project ({name})", "invalid", index=index.name
             )
         if self._no_binary():
             return Rejection(str(version), filename, "binary excluded by --no-binary", "no-binary", index=index.name)
-        ranks = self.target.tag_ranks(accept_linux=index.accept_linux_tags)
-        best = min((ranks[t] for t in file_tags if t in ranks), default=None)
+        best = quick
         if best is None:
-            return self._tag_rejection(str(version), filename, file_tags, index)
+            ranks = self.target.tag_ranks(accept_linux=index.accept_linux_tags)
+            file_tags = parse_wheel_filename(filename)[3]
+            best = min((ranks[t] for t in file_tags if t in ranks), default=None)
+            if best is None:
+                return self._tag_rejection(str(version), filename, file_tags, index)
         if not requires_python_ok(file.requires_python, self.target.python_full_version):
             return Rejection(
                 str(version),
@@ -117,21 +121,46 @@ class Evaluator:
             metadata_url=file.metadata_url,
         )
 
-    def _quick_tag_reject(self, filename: str, index: IndexConfig) -> Rejection | None:
-        """Reject a wheel whose tags cannot match, without fully parsing its name (big pages)."""
+    def _parse(self, filename: str, memo: bool) -> tuple[NormalizedName, Version] | str:
+        """Name and version of a wheel file name, or why it is invalid.
+
+        With ``memo`` (a name of the usual five or six parts), a valid result is kept
+        by everything before the tags: the files of one release share it.
+        """
+        prefix = filename.rsplit("-", 3)[0] if memo else ""
+        known = self._parsed.get(prefix) if memo else None
+        if known is None:
+            try:
+                name, version, _build, _tags = parse_wheel_filename(filename)
+            except InvalidWheelFilename as exc:
+                return str(exc)
+            known = (name, version)
+            if memo:
+                self._parsed[prefix] = known
+        return known
+
+    def _quick_tag_reject(self, filename: str, index: IndexConfig) -> Rejection | int | None:
+        """Rank a wheel by its tags without parsing its name (big pages): a rank, a rejection, or None.
+
+        None when the name does not have the usual five or six parts.
+        """
         parts = filename[:-4].split("-")
         if len(parts) not in (5, 6):
             return None
         interps, abis, plats = (p.lower().split(".") for p in parts[-3:])
         ranks = self.target.tag_string_ranks(accept_linux=index.accept_linux_tags)
         shown = []
+        best: int | None = None
         for i in interps:
             for a in abis:
                 for p in plats:
                     tag = f"{i}-{a}-{p}"
-                    if tag in ranks:
-                        return None
+                    rank = ranks.get(tag)
+                    if rank is not None:
+                        best = rank if best is None else min(best, rank)
                     shown.append(tag)
+        if best is not None:
+            return best
         shown.sort()
         reason = f"no matching tag ({', '.join(shown)})"
         linux = f"linux_{self.target.arch}"
@@ -148,6 +177,39 @@ class Evaluator:
         if not index.accept_linux_tags and any(t.platform == linux for t in file_tags):
             reason += f"; {linux} wheels need accept-linux-tags for index {index.name}"
         return Rejection(version, filename, reason, "tags", tuple(shown), index=index.name)
+
+
+class NameFilter:
+    """Tells, from a file name alone, that a file cannot fit the target (big pages, cheaply).
+
+    :meth:`defer` is True for anything but a ``.whl``, and for a wheel none of whose
+    interpreter, ABI or platform tags occurs in any of the target's tags: such a
+    file is always a :class:`Rejection`, so working out why can wait until an
+    explanation needs it.  A wheel name with the wrong number of parts is not
+    deferred (the evaluator reports it as invalid).  Verdicts are memoised by the
+    name's tag suffix: a page repeats the same few dozen suffixes on thousands of files.
+    """
+
+    def __init__(self, target: Target, accept_linux: bool = False) -> None:
+        triples = [t.split("-") for t in target.tag_string_ranks(accept_linux=accept_linux)]
+        self._parts = tuple(frozenset(t[i] for t in triples) for i in range(3))
+        self._verdicts: dict[str, bool] = {}
+
+    def defer(self, filename: str) -> bool:
+        if not filename.endswith(".whl"):
+            return True
+        if filename.count("-") not in (4, 5):
+            return False
+        start = filename.rfind("-", 0, filename.rfind("-", 0, filename.rfind("-")))
+        suffix = filename[start + 1 : -4]
+        verdict = self._verdicts.get(suffix)
+        if verdict is None:
+            tags = suffix.lower().split("-")
+            verdict = not all(
+                any(p in allowed for p in part.split(".")) for part, allowed in zip(tags, self._parts, strict=True)
+            )
+            self._verdicts[suffix] = verdict
+        return verdict
 
 
 def sort_candidates(candidates: list[Candidate]) -> list[Candidate]:

@@ -42,9 +42,9 @@ from packaging.version import Version
 
 from muslin.errors import HashMismatchError, NetworkError, UsageError
 from muslin.index.candidate import Candidate, CandidateMetadata, CandidateSet, Rejection
-from muslin.index.collector import ACCEPT, Collector, IndexFile
+from muslin.index.collector import ACCEPT, Collector, DeferredNames, IndexFile
 from muslin.index.config import IndexConfig, IndexSettings, IndexStrategy, redact_url
-from muslin.index.evaluator import Evaluator, sort_candidates
+from muslin.index.evaluator import Evaluator, NameFilter, sort_candidates
 from muslin.index.http import (
     HttpClient,
     _atomic_write,
@@ -62,7 +62,7 @@ TAIL_BYTES = 64 * 1024
 MAX_TAIL_BYTES = 1024 * 1024
 FETCH_WORKERS = 8
 """Parallel page fetches (each also parses its page): a plan of 100 packages has ~100 pages."""
-_DERIVED_FORMAT = 2
+_DERIVED_FORMAT = 3
 _SEP = "\x00"
 
 
@@ -103,6 +103,10 @@ class _Rejections(Sequence[Rejection]):
 
     def slots(self) -> list[RejectionSlot]:
         return [slot for slots, _make in self._parts for slot in slots]
+
+    @property
+    def parts(self) -> list[tuple[Sequence[RejectionSlot], Callable[[str], Rejection]]]:
+        return list(self._parts)
 
     def __len__(self) -> int:
         return sum(len(slots) for slots, _make in self._parts)
@@ -150,7 +154,13 @@ class _Evaluated:
 
 def _store_evaluated(folder: Path, key: str, page: _Evaluated) -> None:
     """Keep an evaluated page on disk, keyed by page body and target (fast warm re-plans)."""
-    slots = page.rejections.slots()
+    slots: list[RejectionSlot] = []
+    more: DeferredNames | None = None
+    for part, _make in page.rejections.parts:
+        if isinstance(part, DeferredNames):
+            more = part
+        else:
+            slots.extend(part)
     names = [r for r in slots if isinstance(r, str)]
     doc = {
         "found": page.found,
@@ -169,6 +179,8 @@ def _store_evaluated(folder: Path, key: str, page: _Evaluated) -> None:
         # names still to be worked out, in one string: thousands per page, cheap to (de)serialise
         "d": names if any(not n or _SEP in n for n in names) else _SEP.join(names),
         "m": page.metadata_hashes,
+        # names a page scan never read: listed again from the page body when needed
+        "k": None if more is None else [sorted(more.kept), more.size],
     }
     try:
         _atomic_write(folder / key[:2] / f"{key}.json", json.dumps(doc, separators=(",", ":")).encode())
@@ -188,7 +200,7 @@ def _rejection(
 
 
 def _load_evaluated(
-    folder: Path, key: str, index: str, make: Callable[[str], Rejection]
+    folder: Path, key: str, index: str, make: Callable[[str], Rejection], body: bytes
 ) -> _Evaluated | None:
     path = folder / key[:2] / f"{key}.json"
     try:
@@ -215,10 +227,14 @@ def _load_evaluated(
         slots: list[RejectionSlot] = [
             eager[i] if i in eager else next(rest) for i in range(len(eager) + len(names))
         ]
-        return _Evaluated(index, bool(doc["found"]), cands, _Rejections([(slots, make)]), dict(doc["m"]))
+        parts: list[tuple[Sequence[RejectionSlot], Callable[[str], Rejection]]] = [(slots, make)]
+        if doc["k"] is not None:
+            kept, count = doc["k"]
+            parts.append((DeferredNames(body.decode("utf-8"), frozenset(int(k) for k in kept), int(count)), make))
+        return _Evaluated(index, bool(doc["found"]), cands, _Rejections(parts), dict(doc["m"]))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError):
         log.debug("ignoring unreadable evaluated-page cache %s", path.name)
         return None
 
@@ -263,6 +279,7 @@ class PackageFinder:
                     self.http.credentials.add(ix.url, creds[0], creds[1])
         self._lock = threading.Lock()
         self._pages: dict[tuple[str, str], _Evaluated] = {}
+        self._filters: dict[str, NameFilter] = {}
         self._page_locks: dict[tuple[str, str], threading.Lock] = {}
         self._sets: dict[NormalizedName, CandidateSet] = {}
         self._futures: dict[NormalizedName, Future[CandidateSet]] = {}
@@ -343,11 +360,12 @@ class PackageFinder:
         if resp.status == 404:
             return _Evaluated(index.name, False, (), _Rejections(()), {})
         key = self._derived_key(index, name, resp.url, resp.body_id)
-        cached = _load_evaluated(self._derived_dir, key, index.name, self._rejection_maker(ev, index))
+        make = self._rejection_maker(ev, index)
+        cached = _load_evaluated(self._derived_dir, key, index.name, make, resp.content)
         if cached is not None:
             return cached
-        found, files = self.collector.parse_page_deferred(index, name, resp, self._deferrable(index))
-        page = self._evaluate_files(ev, index, found, files)
+        found, files, more = self.collector.parse_page_deferred(index, name, resp, self._name_filter(index).defer)
+        page = self._evaluate_files(ev, index, found, files, more)
         _store_evaluated(self._derived_dir, key, page)
         return page
 
@@ -363,27 +381,13 @@ class PackageFinder:
     def _evaluator(self, name: NormalizedName) -> Evaluator:
         return Evaluator(self.target, name, self.settings.only_binary, self.settings.no_binary)
 
-    def _deferrable(self, index: IndexConfig) -> Callable[[str], bool]:
-        """True for a file name the evaluator rejects on its name alone (not a wheel; no platform fits).
-
-        Mirrors the first checks of :meth:`Evaluator.evaluate`: anything but ``.whl``
-        is rejected as an sdist/other file, and a wheel none of whose platform tags
-        the target accepts fails :meth:`Evaluator._quick_tag_reject`.
-        """
-        ranks = self.target.tag_string_ranks(accept_linux=index.accept_linux_tags)
-        platforms = frozenset(tag.rpartition("-")[2] for tag in ranks)
-
-        def defer(filename: str) -> bool:
-            if not filename.endswith(".whl"):
-                return True
-            if filename.count("-") not in (4, 5):
-                return False
-            plat = filename[filename.rindex("-") + 1 : -4].lower()
-            if plat in platforms:
-                return False
-            return "." not in plat or not any(p in platforms for p in plat.split("."))
-
-        return defer
+    def _name_filter(self, index: IndexConfig) -> NameFilter:
+        """The target's quick file-name check for ``index`` (one per index: it memoises verdicts)."""
+        with self._lock:
+            found = self._filters.get(index.name)
+            if found is None:
+                found = self._filters[index.name] = NameFilter(self.target, index.accept_linux_tags)
+        return found
 
     @staticmethod
     def _rejection_maker(ev: Evaluator, index: IndexConfig) -> Callable[[str], Rejection]:
@@ -395,7 +399,12 @@ class PackageFinder:
         return make
 
     def _evaluate_files(
-        self, ev: Evaluator, index: IndexConfig, found: bool, files: Iterable[IndexFile | str]
+        self,
+        ev: Evaluator,
+        index: IndexConfig,
+        found: bool,
+        files: Iterable[IndexFile | str],
+        more: DeferredNames | None = None,
     ) -> _Evaluated:
         cands: list[Candidate] = []
         slots: list[RejectionSlot] = []
@@ -411,7 +420,8 @@ class PackageFinder:
                     meta[file.metadata_url] = file.metadata_sha256
             else:
                 slots.append(out)
-        rejections = _Rejections([(slots, self._rejection_maker(ev, index))])
+        make = self._rejection_maker(ev, index)
+        rejections = _Rejections([(slots, make), *([(more, make)] if more is not None else [])])
         return _Evaluated(index.name, found, tuple(cands), rejections, meta)
 
     # -- Finder protocol -----------------------------------------------------
