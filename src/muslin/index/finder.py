@@ -447,6 +447,27 @@ class PackageFinder:
                     continue
                 self._futures[canonical] = self.http.executor.submit(self._find, canonical)
 
+    def when_found(self, name: str, callback: Callable[[CandidateSet], None]) -> None:
+        """Call ``callback`` with ``name``'s candidates as soon as they are known (lookup started if need be).
+
+        It runs on the thread that finished the lookup, so it must be quick (hand work
+        to a pool); a failed lookup calls nothing: the resolver asks again and reports it.
+        """
+        canonical = canonicalize_name(name)
+        self.prefetch([canonical])
+        with self._lock:
+            done = self._sets.get(canonical)
+            future = self._futures.get(canonical)
+        if done is not None or future is None:
+            callback(done if done is not None else self.find(canonical))
+            return
+
+        def fire(finished: Future[CandidateSet]) -> None:
+            if not finished.cancelled() and finished.exception() is None:
+                callback(finished.result())
+
+        future.add_done_callback(fire)
+
     def find_on(self, name: str, index_name: str) -> CandidateSet:
         """What one index offers for ``name`` (for messages like "found on X but not at ...")."""
         canonical = canonicalize_name(name)

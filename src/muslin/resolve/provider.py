@@ -279,7 +279,11 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
             self.speculate_dependency(dep)
 
     def speculate_dependency(self, req: Req) -> None:
-        """Find ``req``'s likely pick and fetch its metadata, in the background."""
+        """Find ``req``'s likely pick and fetch its metadata, in the background.
+
+        With a finder that can call back (``when_found``), the metadata fetch starts the
+        moment the project page is evaluated, without a thread waiting for the page.
+        """
         pool = self._pool
         if pool is None or req.url or req.name == PYTHON or self.is_pinned_by_system(req.name):
             return
@@ -288,9 +292,13 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
             if key in self._speculated:
                 return
             self._speculated.add(key)
+        when_found = getattr(self.finder, "when_found", None)
         try:
-            pool.submit(self._guess, req)
-        except RuntimeError:
+            if callable(when_found):
+                when_found(req.name, lambda cset: self._pick(cset, req))
+            else:
+                pool.submit(self._guess, req)
+        except (MuslinError, RuntimeError):  # best effort: the resolver asks again
             return
 
     def _guess(self, req: Req) -> None:
@@ -298,6 +306,10 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
             cset = self.finder.find(req.name)
         except MuslinError:
             return
+        self._pick(cset, req)
+
+    def _pick(self, cset: CandidateSet, req: Req) -> None:
+        """Speculate on the newest candidate of ``cset`` that ``req`` and the target's Python accept."""
         for cand in cset.candidates:
             if cand.yanked or not req.specifier.contains(cand.version):
                 continue
