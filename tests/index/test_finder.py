@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
 from muslin.errors import AuthenticationError, HashMismatchError, NetworkError, UsageError
+from muslin.index.candidate import CandidateSet
 from muslin.index.config import IndexConfig, IndexPin, IndexSettings, IndexStrategy
 from muslin.index.finder import PackageFinder
 from muslin.index.http import HttpClient
@@ -354,6 +356,38 @@ def test_prefetch_parallel(repo: Path, http: HttpClient, target: Target) -> None
         results = [f.find(n) for n in ["alpha", "beta", "sdistonly", "nosuch"]]
         assert time.monotonic() - t0 < 0.7
         assert [r.index for r in results] == ["pypi", "pypi", "pypi", None]
+
+
+def test_when_found_calls_back_once_the_page_is_evaluated(repo: Path, http: HttpClient, target: Target) -> None:
+    import threading
+
+    got: dict[str, object] = {}
+    done = threading.Event()
+
+    def keep(name: str) -> Callable[[CandidateSet], None]:
+        def call(cset: CandidateSet) -> None:
+            got[name] = cset
+            if len(got) == 3:
+                done.set()
+
+        return call
+
+    with IndexServer(repo, mode="json", delay={"/simple/alpha/": 0.3}, fail_status={"/simple/beta/": 500}) as srv:
+        f = PackageFinder(settings(IndexConfig("pypi", srv.url)), target, http=http)
+        f.when_found("alpha", keep("alpha"))  # returns at once; the page arrives 0.3 s later
+        f.when_found("nosuch", keep("nosuch"))
+        f.when_found("beta", keep("beta"))  # fails: nothing is called, find() reports it
+        assert "alpha" not in got
+        f.when_found("sdistonly", keep("sdistonly"))
+        assert done.wait(5)
+        assert set(got) == {"alpha", "nosuch", "sdistonly"}
+        assert got["alpha"] == f.find("alpha") and str(f.find("alpha").candidates[0].version) == "2.0"
+        assert got["nosuch"] == f.find("nosuch") and f.find("nosuch").index is None
+        f.when_found("alpha", keep("again"))  # known already: called right away, on this thread
+        assert got["again"] is got["alpha"]
+        with pytest.raises(NetworkError, match="HTTP 500"):
+            f.find("beta")
+        assert srv.paths().count("/simple/alpha/") == 1
 
 
 def test_hashless_index(repo: Path, http: HttpClient, target: Target) -> None:
