@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from packaging.markers import InvalidMarker, Marker
 from packaging.utils import canonicalize_name
 
@@ -145,6 +144,8 @@ def load_pyproject_config(
 
 def load_muslin_yaml(path: str | os.PathLike[str]) -> IndexFileConfig:
     """A ``muslin.yaml``: ``index``, ``sources``, ``index-strategy``, ``find-links``, ``dependencies``."""
+    import yaml  # only projects with a muslin.yaml pay for it
+
     shown = os.fspath(path)
     raw, text = read_input_text(path, "utf-8-sig")
     try:
