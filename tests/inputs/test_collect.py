@@ -85,6 +85,18 @@ def test_pyproject_argument_and_directory(tmp_path: Path) -> None:
     assert reqs(by_arg) == reqs(by_dir) == ["cryptography==41.0.3"]
 
 
+def test_any_toml_name_is_read_as_a_pyproject_but_a_pylock_is_refused(tmp_path: Path) -> None:
+    renamed = write(tmp_path / "deps" / "app.toml", PYPROJECT)
+    inputs = collect_inputs(requirement_files=[renamed], extras=["db"])
+    assert reqs(inputs) == ["cryptography==41.0.3", "mysqlclient==2.1.1"]
+    assert inputs.config is not None and [ix.name for ix in inputs.config.indexes] == ["musl"]
+    lock = write(tmp_path / "pylock.toml", 'lock-version = "1.0"\n')
+    with pytest.raises(UsageError, match="PEP 751 lock is muslin's output"):
+        collect_inputs(requirement_files=[lock])
+    with pytest.raises(UsageError, match="PEP 751"):
+        collect_inputs(requirement_files=[write(tmp_path / "pylock.web.toml", "")])
+
+
 def test_config_from_current_directory_without_pyproject_argument(tmp_path: Path) -> None:
     write(tmp_path / "pyproject.toml", PYPROJECT)
     r = write(tmp_path / "r.txt", "six\n")

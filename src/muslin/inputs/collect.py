@@ -1,7 +1,7 @@
 """Gather everything the user asked for into one :class:`ProjectInputs`.
 
-``-r`` takes a requirements file, a ``pyproject.toml`` (by file name, or a
-directory holding one) or a ``muslin.yaml``.  Index configuration is read
+``-r`` takes a requirements file, a ``pyproject.toml`` (any ``*.toml`` name but a
+PEP 751 ``pylock`` one, or a directory holding a ``pyproject.toml``) or a ``muslin.yaml``.  Index configuration is read
 from the first given pyproject's directory (``pyproject.toml`` and
 ``muslin.yaml``), else from the current directory; a ``muslin.yaml``'s
 ``dependencies`` count as requirements when it is given with ``-r``, or when
@@ -63,7 +63,15 @@ class ProjectInputs:
 
 
 def _is_pyproject(path: Path) -> bool:
-    return path.name == "pyproject.toml" or (path.is_dir() and (path / "pyproject.toml").is_file())
+    """``pyproject.toml``, any other ``*.toml`` (a renamed copy), or a directory holding one."""
+    if path.suffix == ".toml" and not path.is_dir():
+        return True
+    return path.is_dir() and (path / "pyproject.toml").is_file()
+
+
+def _is_pylock(path: Path) -> bool:
+    """PEP 751 lock names: ``pylock.toml`` and ``pylock.NAME.toml``."""
+    return path.suffix == ".toml" and (path.name == "pylock.toml" or path.name.startswith("pylock."))
 
 
 def collect_inputs(
@@ -92,10 +100,13 @@ def collect_inputs(
     req_paths: list[Path] = []
     for value in requirement_files:
         path = located(value)
-        if _is_pyproject(path):
-            pyproject_paths.append(
-                path if path.name == "pyproject.toml" else path / "pyproject.toml"
+        if _is_pylock(path):
+            raise UsageError(
+                f"-r {value}: a PEP 751 lock is muslin's output (-o pylock.toml), not a requirements "
+                "input; pass the pyproject.toml or requirements file it was made from"
             )
+        if _is_pyproject(path):
+            pyproject_paths.append(path if not path.is_dir() else path / "pyproject.toml")
         elif path.name in MUSLIN_YAML_NAMES:
             yaml_paths.append(path)
         elif path.is_dir():
