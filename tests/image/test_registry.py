@@ -11,6 +11,7 @@ import base64
 import http.server
 import json
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -43,6 +44,7 @@ from muslin.errors import (
     CorruptImageError,
     ImageNotFoundError,
     NetworkError,
+    UsageError,
 )
 from muslin.image.platform import parse_platform
 from muslin.image.reference import parse_reference
@@ -606,6 +608,41 @@ def test_https_registry_tls_verification(
         opened = open_ref(f"{registry.host}/public/multi:1", "linux/arm64", cache=cache)
         assert opened.digest == world.manifest_digests["arm64"]
         assert opened.tree.read_bytes("etc/apk/arch") == b"aarch64\n"
+    finally:
+        registry.stop()
+
+
+def test_certs_d_trusts_a_registry_ca_and_presents_a_client_certificate(
+    world: World, cache: BlobCache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``certs.d/HOST:PORT/`` as Docker reads it: ``*.crt`` CAs for that registry only, and a
+    ``NAME.cert``/``NAME.key`` client certificate for a registry that requires one (mutual TLS)."""
+    cert, key = write_tls_certificate(tmp_path / "tls", "127.0.0.1")
+    client = write_tls_certificate(tmp_path / "client", "127.0.0.1")
+    registry = start_registry(
+        tmp_path / "mtls-registry", world.plain.storage, tls=(cert, key), client_cert=client
+    )
+    try:
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        certs_d = tmp_path / "certs.d"
+        monkeypatch.setenv("MUSLIN_CERTS_D", str(certs_d))
+        folder = certs_d / registry.host
+        folder.mkdir(parents=True)
+        with pytest.raises(NetworkError, match="TLS certificate verification failed"):
+            open_ref(f"{registry.host}/public/multi:1", cache=cache)
+        shutil.copy(cert, folder / "ca.crt")
+        with pytest.raises(NetworkError):  # trusted now, but the registry wants a client certificate
+            open_ref(f"{registry.host}/public/multi:1", cache=cache)
+        shutil.copy(client[0], folder / "client.cert")
+        with pytest.raises(UsageError, match=r"client certificate without its key client\.key"):
+            open_ref(f"{registry.host}/public/multi:1", cache=cache)
+        shutil.copy(client[1], folder / "client.key")
+        opened = open_ref(f"{registry.host}/public/multi:1", "linux/arm64", cache=cache)
+        assert opened.digest == world.manifest_digests["arm64"]
+        (folder / "broken.crt").write_text("not a certificate\n")
+        with pytest.raises(UsageError, match="unusable certificate files"):
+            open_ref(f"{registry.host}/public/multi:1", cache=cache)
     finally:
         registry.stop()
 

@@ -340,10 +340,12 @@ def start_registry(
     token_server: TokenServer | None = None,
     address: str = "127.0.0.1",
     tls: tuple[Path, Path] | None = None,
+    client_cert: tuple[Path, Path] | None = None,
 ) -> RunningRegistry:
     """Start ``docker-registry`` on a free port of ``address`` and wait until it answers.
 
-    ``tls=(cert, key)`` serves HTTPS instead of plain HTTP.
+    ``tls=(cert, key)`` serves HTTPS instead of plain HTTP; ``client_cert=(cert, key)``
+    then also requires that (self-signed) client certificate (mutual TLS).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     storage.mkdir(parents=True, exist_ok=True)
@@ -379,6 +381,8 @@ def start_registry(
     }
     if tls is not None:
         config["http"]["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
+        if client_cert is not None:
+            config["http"]["tls"]["clientcas"] = [str(client_cert[0])]
     if auth:
         config["auth"] = auth
     config_path = workdir / "config.yml"
@@ -399,7 +403,9 @@ def start_registry(
         if process.poll() is not None:
             raise RuntimeError(f"docker-registry exited: {log_path.read_text()[-2000:]}")
         try:
-            verify = ssl.create_default_context(cafile=str(tls[0])) if tls else True
+            verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(tls[0])) if tls else True
+            if client_cert is not None and isinstance(verify, ssl.SSLContext):
+                verify.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
             httpx.get(f"{registry.url}/v2/", timeout=1.0, verify=verify)
             return registry
         except httpx.TransportError:

@@ -31,6 +31,7 @@ from muslin.image.reference import ImageReference
 from muslin.image.registry.cache import BlobCache
 from muslin.image.registry.client import RegistryClient
 from muslin.image.registry.credentials import credential_provider
+from muslin.image.registry.tls import registry_verify
 from muslin.image.sources.base import OpenedImage
 
 DOWNLOAD_WORKERS = 3
@@ -73,6 +74,7 @@ class RegistrySource:
             credentials=credential_provider(ref.registry),
             cache=self._cache or BlobCache(),
             offline=self.offline,
+            verify=registry_verify(ref.api_host),
         )
 
     def open(self) -> OpenedImage:
