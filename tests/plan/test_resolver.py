@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import replace
 
 import pytest
 from packaging.requirements import Requirement
@@ -139,6 +140,48 @@ def test_installed_pin_is_kept_and_its_requires_followed() -> None:
     assert "mysqlclient" not in finder.found  # an installed pin never asks the index
     # without a version constraint the installed one is still the only candidate
     assert versions(run(finder, ["mysqlclient"], installed={"mysqlclient": dist}))["mysqlclient"] == "2.1.1"
+
+
+def test_upgraded_installed_distribution_takes_its_versions_place() -> None:
+    finder = MemoryIndex({"pypi": {"lib": [("1.0", [], None, False), ("3.0", [], None, False)]}})
+    installed = {"lib": apk_dist("lib", "2.0")}
+    kept = run(finder, ["lib<3"], installed=installed, upgrade_system=["lib"]).package("lib")
+    assert kept is not None and kept.keep and str(kept.version) == "2.0"  # before 1.0 from the index
+    assert versions(run(finder, ["lib"], installed=installed, upgrade_system=["lib"])) == {"lib": "3.0"}
+    # an installed pre-release counts as a final release; index pre-releases wait for nothing else
+    beta = {"lib": apk_dist("lib", "4.0b1")}
+    assert versions(run(finder, ["lib"], installed=beta, upgrade_system=[":all:"])) == {"lib": "4.0b1"}
+
+
+def test_candidates_are_worked_out_only_as_far_as_the_resolver_reads() -> None:
+    """An index without hashes and a ``--hash`` requirement: each version looked at costs a
+    download (``with_hash``); only the versions the resolver reaches are looked at."""
+
+    class Hashless(MemoryIndex):
+        def __init__(self, *args: object) -> None:
+            super().__init__(*args)  # type: ignore[arg-type]
+            self.hashed: list[str] = []
+
+        def _set(self, name: NormalizedName, index: str | None) -> CandidateSet:
+            cset = super()._set(name, index)
+            blank = tuple(replace(c, artifact=replace(c.artifact, sha256="")) for c in cset.candidates)
+            return replace(cset, candidates=blank)
+
+        def with_hash(self, candidate: Candidate) -> Candidate:
+            self.hashed.append(str(candidate.version))
+            digest = hashlib.sha256(candidate.artifact.filename.encode()).hexdigest()
+            return replace(candidate, artifact=replace(candidate.artifact, sha256=digest))
+
+    releases = [(f"1.{m}", [], None, False) for m in range(300)]
+    finder = Hashless({"pypi": {"big": releases}})
+    wanted = hashlib.sha256(b"big-1.298-py3-none-any.whl").hexdigest()
+    res = resolve(reqs("big", hashes=[wanted]), finder=finder, target=target(), facts=None, installed={})
+    assert versions(res) == {"big": "1.298"}
+    assert finder.hashed == ["1.299", "1.298"]  # not all 300 versions
+    finder.hashed.clear()
+    with pytest.raises(ResolutionError, match="sha256 not among the --hash values"):
+        resolve(reqs("big", hashes=["0" * 64]), finder=finder, target=target(), facts=None, installed={})
+    assert len(finder.hashed) == 300  # a failure looks at everything, to explain it
 
 
 def test_conflict_with_installed_pin_names_owner_and_advice() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -382,7 +382,9 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
             i.parent.name for i in backtrack_causes if i.parent is not None
         }
         in_causes = 0 if name in causes else 1
-        count = len(list(candidates[identifier]))
+        # fewer versions first; counted on the page, not by running find_matches to the end
+        cset = self.candidate_sets.get(name)
+        count = 1 if system_pin == 0 else len(cset.candidates) if cset is not None else 0
         extras_last = 1 if "[" in identifier else 0
         return (system_pin, exact, in_causes, count, extras_last, identifier)
 
@@ -391,7 +393,7 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
         identifier: str,
         requirements: Mapping[str, Iterator[Req]],
         incompatibilities: Mapping[str, Iterator[RCandidate]],
-    ) -> list[RCandidate]:
+    ) -> list[RCandidate] | Callable[[], Iterator[RCandidate]]:
         reqs = list(requirements[identifier])
         bad = {c.version for c in incompatibilities[identifier]}
         if identifier == PYTHON:
@@ -404,42 +406,79 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
         checks = reqs + constraints
         rejected = self.rejected.setdefault(identifier, [])
         rejected.clear()
-        out: list[RCandidate] = []
 
         direct = next((r for r in reqs if r.url), None)
         if direct is not None:
             wheel = self._direct.get(name) or direct_candidate(direct)
             self._direct[name] = wheel
             if wheel.version not in bad and self._accept(wheel.version, wheel, checks, rejected, direct_ok=True):
-                out.append(RCandidate(name, wheel.version, extras, wheel=wheel))
-            return out
+                return [RCandidate(name, wheel.version, extras, wheel=wheel)]
+            return []
 
+        installed: RCandidate | None = None
         dist = self.installed.get(name)
         installed_version = _version_or_none(dist.version) if dist else None
         if dist is not None and installed_version is not None:
-            if installed_version in bad:
-                pass
-            elif self._accept(installed_version, None, checks, rejected):
-                out.append(RCandidate(name, installed_version, extras, installed=dist))
+            if installed_version not in bad and self._accept(installed_version, None, checks, rejected):
+                installed = RCandidate(name, installed_version, extras, installed=dist)
             if self.is_pinned_by_system(name):
-                return out
+                return [installed] if installed is not None else []
 
         cset = self.candidate_set(name)
+        pre_ok = self.allow_prereleases or any(s.prereleases for r in checks for s in r.specifier)
+        return lambda: self._matches(name, extras, cset, checks, bad, installed, pre_ok, rejected)
+
+    def _matches(
+        self,
+        name: NormalizedName,
+        extras: frozenset[str],
+        cset: CandidateSet,
+        checks: list[Req],
+        bad: set[Version],
+        installed: RCandidate | None,
+        pre_ok: bool,
+        rejected: list[RejectedVersion],
+    ) -> Iterator[RCandidate]:
+        """Acceptable candidates, newest first, worked out only as far as resolvelib reads them.
+
+        The installed distribution takes its version's place (before any wheel of the same
+        version); pre-releases come only when a specifier names one, with ``--pre``, or when
+        no final release fits at all (pip's rule; an installed pre-release counts as final).
+        ``rejected`` collects why versions were passed over, complete once the iterator is.
+        """
+        rejected.clear()
         hash_checked = any(r.hashes for r in checks)
-        seen: set[Version] = {c.version for c in out}
+        seen: set[Version] = {installed.version} if installed is not None else set()
+        held_back: list[RCandidate] = []
+        any_final = False
+        first = True
         for cand in cset.candidates:
+            if installed is not None and installed.version >= cand.version:
+                yield installed
+                installed, any_final, first = None, True, False
             if cand.version in seen or cand.version in bad:
                 continue
             if hash_checked and not cand.artifact.sha256:
                 cand = self.hashed(cand)
-            if self._accept(cand.version, cand, checks, rejected):
-                seen.add(cand.version)
-                out.append(RCandidate(name, cand.version, extras, wheel=cand))
-        out.sort(key=lambda c: c.version, reverse=True)
-        result = out if self.allow_prereleases else _drop_prereleases(out, checks)
-        if result and result[0].wheel is not None:
-            self._speculate_metadata(result[0].wheel)
-        return result
+            if not self._accept(cand.version, cand, checks, rejected):
+                continue
+            seen.add(cand.version)
+            match = RCandidate(name, cand.version, extras, wheel=cand)
+            if not pre_ok and cand.version.is_prerelease:
+                held_back.append(match)
+                continue
+            if first:
+                self._speculate_metadata(cand)
+                first = False
+            any_final = True
+            yield match
+        if installed is not None:
+            yield installed
+            any_final = True
+        if not any_final:
+            if held_back and held_back[0].wheel is not None:
+                self._speculate_metadata(held_back[0].wheel)
+            yield from held_back
 
     def is_satisfied_by(self, requirement: Req, candidate: RCandidate) -> bool:
         if requirement.name == PYTHON:
@@ -575,14 +614,6 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
                 rejected.append(RejectedVersion(str(version), f"{wheel.artifact.filename}: sha256 not among the --hash values"))
                 return False
         return True
-
-
-def _drop_prereleases(cands: list[RCandidate], checks: Sequence[Req]) -> list[RCandidate]:
-    """Pre-releases only when a specifier names one, or when nothing else fits (pip's rule)."""
-    if any(s.prereleases for r in checks for s in r.specifier):
-        return cands
-    finals = [c for c in cands if not c.version.is_prerelease or c.installed is not None]
-    return finals or cands
 
 
 def _version_or_none(text: str) -> Version | None:
