@@ -96,3 +96,29 @@ def test_sorting() -> None:
     out = sort_candidates([c for c in cands if isinstance(c, Candidate)])
     assert [(str(c.version), c.tag_rank) for c in out][:3] == [("10.0", out[0].tag_rank), ("2.0", 0), ("2.0", out[2].tag_rank)]
     assert out[0].version == Version("10.0") and out[-1].version == Version("1.0")
+
+
+def test_one_evaluator_for_a_whole_page_decides_like_a_fresh_one_per_file() -> None:
+    """The evaluator remembers project names and versions it parsed; odd names still get
+    packaging's own verdicts and messages."""
+    names = [
+        "pkg-1.0-cp311-cp311-musllinux_1_2_x86_64.whl",
+        "pkg-1.0-py3-none-any.whl",
+        "Pkg-2.0-1-py3-none-any.whl",  # build tag
+        "pkg-2.0-x1-py3-none-any.whl",  # build tag without its number
+        "pkg-2.0-py3-none-any.whl",
+        "pkg-not.a.version!-py3-none-any.whl",
+        "pkg-3.0rc1-py3-none-any.whl",
+        "pkg__x-1.0-py3-none-any.whl",
+        "other-1.0-py3-none-any.whl",
+        "pkg-1.0-py3-none-any-extra-part.whl",
+        "pkg-1.0-py3.whl",
+        "pkg-4.0-cp311-cp311-manylinux_2_17_x86_64.musllinux_1_1_x86_64.whl",
+        "pkg-4.0-cp312-cp312-musllinux_1_1_x86_64.whl",
+    ]
+    shared = ev()
+    for name in names * 2:
+        assert shared.evaluate(f(name), IX) == ev().evaluate(f(name), IX), name
+    assert isinstance(shared.evaluate(f("pkg-2.0-x1-py3-none-any.whl"), IX), Rejection)
+    bad = shared.evaluate(f("pkg-not.a.version!-py3-none-any.whl"), IX)
+    assert isinstance(bad, Rejection) and "invalid version" in bad.reason

@@ -8,7 +8,9 @@ takes them only for an exact ``==`` pin.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import re
 from dataclasses import dataclass, field
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -20,7 +22,7 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from muslin.index.candidate import Candidate, Rejection
 from muslin.index.collector import IndexFile
@@ -28,6 +30,8 @@ from muslin.index.config import IndexConfig
 from muslin.plan.model import Artifact
 from muslin.target.target import Target
 
+_BUILD_TAG = re.compile(r"(\d+)(.*)")
+"""packaging's rule for the optional build tag of a wheel file name."""
 SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
 
 
@@ -66,7 +70,9 @@ class Evaluator:
     name: NormalizedName
     only_binary: frozenset[str] = frozenset()
     no_binary: frozenset[str] = frozenset()
-    _parsed: dict[str, tuple[NormalizedName, Version]] = field(default_factory=dict, repr=False)
+    _names: dict[str, NormalizedName] = field(default_factory=dict, repr=False)
+    """Project-name part of a wheel file name -> canonical name (valid ones only)."""
+    _versions: dict[str, Version] = field(default_factory=dict, repr=False)
 
     def _no_binary(self) -> bool:
         return ":all:" in self.no_binary or self.name in self.no_binary
@@ -124,20 +130,29 @@ class Evaluator:
     def _parse(self, filename: str, memo: bool) -> tuple[NormalizedName, Version] | str:
         """Name and version of a wheel file name, or why it is invalid.
 
-        With ``memo`` (a name of the usual five or six parts), a valid result is kept
-        by everything before the tags: the files of one release share it.
+        With ``memo`` (a name of the usual five or six parts) the checks of
+        :func:`packaging.utils.parse_wheel_filename` are made piecewise, each project
+        name and version string parsed once per page; anything unusual goes to
+        packaging itself, for its exact message.
         """
-        prefix = filename.rsplit("-", 3)[0] if memo else ""
-        known = self._parsed.get(prefix) if memo else None
-        if known is None:
-            try:
-                name, version, _build, _tags = parse_wheel_filename(filename)
-            except InvalidWheelFilename as exc:
-                return str(exc)
-            known = (name, version)
-            if memo:
-                self._parsed[prefix] = known
-        return known
+        if memo:
+            parts = filename[:-4].split("-")
+            name = self._names.get(parts[0])
+            if name is not None and (len(parts) == 5 or _BUILD_TAG.match(parts[2]) is not None):
+                version = self._versions.get(parts[1])
+                if version is None:
+                    with contextlib.suppress(InvalidVersion):
+                        version = self._versions[parts[1]] = Version(parts[1])
+                if version is not None:
+                    return name, version
+        try:
+            name, version, _build, _tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename as exc:
+            return str(exc)
+        if memo:
+            self._names[parts[0]] = name
+            self._versions[parts[1]] = version
+        return name, version
 
     def _quick_tag_reject(self, filename: str, index: IndexConfig) -> Rejection | int | None:
         """Rank a wheel by its tags without parsing its name (big pages): a rank, a rejection, or None.
