@@ -323,8 +323,8 @@ def scan_json(
 ) -> tuple[list[IndexFile], DeferredNames] | None:
     """Read a PEP 691 page without decoding all of it: only entries whose name ``defer`` keeps.
 
-    File names are found with one regular-expression pass; each kept entry is then
-    decoded on its own.  None when the page does not have the plain shape this
+    File names are listed with one regular-expression pass; each kept entry is then
+    found by its name and decoded on its own.  None when the page does not have the plain shape this
     relies on (escapes in a file name, unusual spacing, an entry that does not decode to the file
     the name came from, no kept entry at all): the caller then parses it whole,
     which also validates it.
@@ -336,37 +336,41 @@ def scan_json(
     body = text.strip()
     if not (body.startswith("{") and body.endswith("}")) or '"files"' not in text:
         return None
+    names = _FILENAME.findall(text)
+    if len(names) != text.count('"filename"'):  # a name with escapes
+        return None
     resolve = _Resolver(page_url)
     files: list[IndexFile] = []
     kept: set[int] = set()
-    previous = seen = 0
-    for m in _FILENAME.finditer(text):
-        filename = m.group(1)
-        at = m.start()
-        seen += 1
+    after = 0
+    for filename in names:
         if defer(filename):
-            previous = m.end()
             continue
-        # the entry starts after the previous entry's file name: look for the break there only
-        start = max(text.rfind(b, previous, at) for b in _ENTRY_BREAKS)
+        at = text.find(f'"{filename}"', after)  # the value; inside URLs the name follows a "/"
+        key = text.rfind('"filename"', after, at)
+        if at < 0 or key < 0 or text[key + 10 : at].strip() != ":":
+            return None
+        # the entry starts after the previous entry's "filename" key: look for the break there only
+        previous = text.rfind('"filename"', 0, key)
+        start = max(text.rfind(b, max(previous, 0), key) for b in _ENTRY_BREAKS)
         if start >= 0:
             start = text.index("{", start + 1)
-        elif previous == 0:
-            start = text.rfind("[", 0, at) + 1
+        elif previous < 0:
+            start = text.rfind("[", 0, key) + 1
         else:
             return None
-        previous = m.end()
         try:
             entry, end = _DECODER.raw_decode(text, start)
-            if not isinstance(entry, dict) or entry.get("filename") != filename or end < m.end():
+            if not isinstance(entry, dict) or entry.get("filename") != filename or end <= at:
                 return None
             files.append(_json_file(entry, filename, resolve))
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
-        kept.add(at)
-    if not files or seen != text.count('"filename"'):  # no entry kept, or a name with escapes
+        kept.add(key)
+        after = end
+    if not files:
         return None
-    return files, DeferredNames(text, frozenset(kept), seen - len(kept))
+    return files, DeferredNames(text, frozenset(kept), len(names) - len(kept))
 
 
 @dataclass
