@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import sys
 
-import click
+# httpx imports its own command line (click, rich, pygments: ~40 ms) on import; this process
+# never runs it, and None here makes that import fail into httpx's own fallback.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
-from muslin import __version__
-from muslin.cli.errors import run_guarded
+import click  # noqa: E402
+
+from muslin import __version__  # noqa: E402
+from muslin.cli.errors import run_guarded  # noqa: E402
 
 
 class LazyGroup(click.Group):
