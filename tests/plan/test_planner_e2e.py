@@ -27,6 +27,7 @@ from support.wheels import build_sdist, build_wheel
 
 from muslin.cli import cli
 from muslin.cli.errors import run_guarded
+from muslin.errors import AuthenticationError
 
 MUSL_TAG = "cp311-cp311-musllinux_1_2_x86_64"
 ABI3_MUSL = "cp37-abi3-musllinux_1_1_x86_64"
@@ -397,3 +398,48 @@ def test_credentials_from_env_or_netrc_mark_the_index_as_private(
     refs = {ix["name"]: ix for ix in run.json()["indexes"]}
     assert refs["priv"]["needs_credentials"] is True
     assert password not in run.out + run.err
+
+
+def test_direct_reference_with_credentials_in_its_url(
+    capsys: pytest.CaptureFixture[str], image_root: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """``name @ https://user:pw@host/x.whl#sha256=...``: the credentials authenticate the metadata
+    read and the install's download, and appear in no output; the Dockerfile asks for a secret."""
+    from muslin.install.fetch import client_for, fetch_wheels
+    from muslin.plan.planner import PlanRequest, make_plan
+
+    files = tmp_path_factory.mktemp("private-files")
+    wheel = build_wheel(files, "x", "1")
+    sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    user, password = "deploy", "direct-secret-pw"
+    with IndexServer(files, mode="html", basic_auth=(user, password)) as srv:
+        url = f"{srv.base.replace('http://', f'http://{user}:{password}@')}/files/{wheel.name}#sha256={sha}"
+        lock, dockerfile = tmp_path / "lock.txt", tmp_path / "Dockerfile"
+        run = muslin(capsys, "plan", f"dir:{image_root}", f"x @ {url}", "--json", "-o", str(lock))
+        assert run.code == 0, run.err
+        rendered = muslin(capsys, "dockerfile", f"dir:{image_root}", f"x @ {url}", "-o", str(dockerfile),
+                          "--venv", "/opt/venv", "--base-image", "alpine:3.18")
+        assert rendered.code == 0, rendered.err
+        doc = run.json()
+        (item,) = [i for i in doc["items"] if i["name"] == "x"]
+        assert item["artifact"]["url"] == f"{srv.base}/files/{wheel.name}"
+        assert {ix["name"]: ix["needs_credentials"] for ix in doc["indexes"]}["direct"] is True
+        written = lock.read_text() + dockerfile.read_text()
+        assert "--mount=type=secret" in dockerfile.read_text()
+        for text in (run.out, run.err, rendered.out, rendered.err, written):
+            assert password not in text
+        assert any(p.startswith("/files/x-1") and "authorization" in {k.lower() for k in h}
+                   for _m, p, h in srv.requests)
+        # muslin install's downloads use the same credentials (held in memory only)
+        outcome = make_plan(PlanRequest(image=f"dir:{image_root}", requirements=(f"x @ {url}",)))
+        assert outcome.direct_urls and password not in json.dumps(outcome.plan.to_dict())
+        (planned,) = [i for i in outcome.plan.installs if i.name == "x"]
+        with client_for(outcome.plan) as anonymous, pytest.raises(AuthenticationError):
+            fetch_wheels([planned], anonymous, tmp_path / "staging-anon")
+        srv.clear_requests()
+        with client_for(outcome.plan, urls=outcome.direct_urls) as http:
+            (path,) = fetch_wheels([planned], http, tmp_path / "staging")
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
+        assert [p for _m, p, h in srv.requests if "authorization" in {k.lower() for k in h}] == [
+            f"/files/{wheel.name}"
+        ]

@@ -130,7 +130,8 @@ def _plan_and_install(
         return
     from muslin.install.fetch import client_for
 
-    http = client_for(outcome.plan, offline=request.offline, urls=_index_urls(request))
+    urls = [*_index_urls(request), *outcome.direct_urls]
+    http = client_for(outcome.plan, offline=request.offline, urls=urls)
     try:
         install_plan(outcome.plan, options, http=http, console=console, prestart=prestart)
     finally:

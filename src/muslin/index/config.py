@@ -9,6 +9,7 @@ is ever shown or written.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +26,14 @@ class IndexStrategy(str, Enum):
     """The first index (in priority order) that lists a name owns it."""
     UNSAFE_BEST_MATCH = "unsafe-best-match"
     """Consider every index; take the best version wherever it is."""
+
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
+
+
+def redact_urls_in(text: str) -> str:
+    """``text`` (a requirement such as ``x @ https://user:pw@host/x.whl``) with every URL's userinfo removed."""
+    return _USERINFO.sub(r"\1", text)
 
 
 def redact_url(url: str) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from muslin.errors import UsageError
+from muslin.index.config import redact_urls_in
 from muslin.inputs.config import (
     MUSLIN_YAML_NAMES,
     IndexFileConfig,
@@ -53,8 +54,8 @@ class ProjectInputs:
 
     @property
     def requirement_strings(self) -> tuple[str, ...]:
-        """The top-level requirements as strings (for ``Plan.requirements``)."""
-        return tuple(str(r.requirement) for r in self.requirements)
+        """The top-level requirements as strings (for ``Plan.requirements``), credentials removed."""
+        return tuple(redact_urls_in(str(r.requirement)) for r in self.requirements)
 
     @property
     def require_hashes(self) -> bool:

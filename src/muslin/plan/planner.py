@@ -10,15 +10,22 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from muslin import __version__
 from muslin.errors import ImageNotFoundError, NetworkError, UsageError
 from muslin.facts.model import Distribution, ImageFacts
-from muslin.index.config import IndexConfig, IndexSettings, IndexStrategy, redact_url
+from muslin.index.config import (
+    IndexConfig,
+    IndexSettings,
+    IndexStrategy,
+    redact_url,
+    redact_urls_in,
+)
 from muslin.plan.model import Action, ImageInfo, IndexRef, Plan, PlanItem, VenvDecision
 
 if TYPE_CHECKING:
@@ -78,7 +85,7 @@ class PlanRequest:
     def command_line(self) -> str:
         """A ``muslin`` command line that regenerates this plan, with credentials removed."""
         args: list[str] = ["muslin", self.command_name, self.image]
-        args.extend(self.requirements)
+        args.extend(redact_urls_in(r) for r in self.requirements)
         for path in self.requirement_files:
             args += ["-r", path]
         for path in self.constraint_files:
@@ -129,6 +136,8 @@ class PlanOutcome:
     notes: tuple[str, ...] = ()
     """One-line remarks for stderr (built-in profile used, ...)."""
     resolution: Resolution | None = None
+    direct_urls: tuple[str, ...] = ()
+    """Direct-reference URLs as given: they may carry credentials (memory only, never written)."""
 
 
 _OFFICIAL_ALPINE = re.compile(r"^(?:(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)/)?(?:library/)?alpine:(\d+\.\d+|edge)$")
@@ -307,7 +316,9 @@ def _item(pkg: ResolvedPackage, pins: dict[str, str], lower_priority: Mapping[st
     )
 
 
-def _index_refs(settings: IndexSettings, resolution: Resolution) -> tuple[IndexRef, ...]:
+def _index_refs(
+    settings: IndexSettings, resolution: Resolution, direct_urls: Sequence[str] = ()
+) -> tuple[IndexRef, ...]:
     from muslin.index.http import CredentialStore, env_credentials
 
     store = CredentialStore()
@@ -320,7 +331,11 @@ def _index_refs(settings: IndexSettings, resolution: Resolution) -> tuple[IndexR
 
     refs = [IndexRef(ix.name, ix.redacted_url, needs_credentials(ix), ix.kind) for ix in settings.indexes]
     if any(p.wheel is not None and p.wheel.artifact.index == DIRECT_INDEX for p in resolution.packages):
-        refs.append(IndexRef(DIRECT_INDEX, "", False, "direct"))
+        private = any(
+            urlsplit(u).username is not None or (u.startswith(("http://", "https://")) and store.lookup(u) is not None)
+            for u in direct_urls
+        )
+        refs.append(IndexRef(DIRECT_INDEX, "", private, "direct"))
     return tuple(refs)
 
 
@@ -377,6 +392,9 @@ def _resolve(
     from muslin.resolve.resolver import resolve
 
     finder = PackageFinder(settings, target, offline=request.offline, refresh=request.refresh)
+    for req in [*requirements, *constraints]:
+        if req.url:  # name @ https://user:pw@host/x.whl: the download needs them (the plan never shows them)
+            finder.http.credentials.add_from_url(req.url.split("#", 1)[0])
     info = target.info()
     try:
         resolution = resolve(
@@ -456,6 +474,7 @@ def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> 
         )
     requirements = [_to_req(r) for r in inputs.requirements]
     constraints = [_to_req(c) for c in inputs.constraints]
+    direct_urls = tuple(r.url.split("#", 1)[0] for r in [*requirements, *constraints] if r.url)
     cache_key = resolution_key(
         requirements=requirements,
         constraints=constraints,
@@ -478,7 +497,7 @@ def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> 
         image=_image_info(request, facts, target, from_profile),
         target=info,
         items=items,
-        indexes=_index_refs(settings, resolution),
+        indexes=_index_refs(settings, resolution, direct_urls),
         venv=venv,
         apk_packages=_apk_packages(facts, target),
         inputs=tuple(inputs.files),
@@ -487,4 +506,6 @@ def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> 
         muslin_version=__version__,
         warnings=tuple(warnings),
     )
-    return PlanOutcome(plan=plan, facts=facts, target=target, notes=tuple(notes), resolution=resolution)
+    return PlanOutcome(
+        plan=plan, facts=facts, target=target, notes=tuple(notes), resolution=resolution, direct_urls=direct_urls
+    )

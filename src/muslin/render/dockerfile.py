@@ -319,11 +319,13 @@ def _index_installs(plan: Plan, options: DockerfileOptions) -> tuple[IndexInstal
         for item in items:
             _check_item(item)
         ref: IndexRef | None = plan.index(name)
+        host = ""
         if ref is None or ref.kind == DIRECT_INDEX:
             kind, url = DIRECT_INDEX, ""
             for item in items:
                 assert item.artifact is not None
                 _check_url(f"the URL of {item.name}", item.artifact.url)
+                host = host or (urlsplit(item.artifact.url).hostname or "")
         elif ref.kind in ("simple", "find-links"):
             kind, url = ref.kind, _check_url(f"index {name!r}", ref.url)
         else:
@@ -338,7 +340,7 @@ def _index_installs(plan: Plan, options: DockerfileOptions) -> tuple[IndexInstal
                     "BuildKit secrets; drop --no-buildkit"
                 )
             sid = _slug(f"{name}_netrc", secret_ids)
-            host = urlsplit(url).hostname or ""
+            host = urlsplit(url).hostname or host
             secret = SecretMount(sid, name, host, f"/run/secrets/{sid}")
         out.append(
             IndexInstall(
