@@ -443,3 +443,19 @@ def test_direct_reference_with_credentials_in_its_url(
         assert [p for _m, p, h in srv.requests if "authorization" in {k.lower() for k in h}] == [
             f"/files/{wheel.name}"
         ]
+
+
+def test_no_index_uses_find_links_only(
+    capsys: pytest.CaptureFixture[str], image_root: Path, tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    wheels = tmp_path_factory.mktemp("local-wheels")
+    build_wheel(wheels, "x", "1", requires=["y"])
+    build_wheel(wheels, "y", "2")
+    run = muslin(capsys, "plan", f"dir:{image_root}", "x", "--find-links", str(wheels), "--no-index", "--json")
+    assert run.code == 0, run.err
+    doc = run.json()
+    assert [(i["name"], i["version"]) for i in doc["items"]] == [("x", "1"), ("y", "2")]
+    assert [ix["kind"] for ix in doc["indexes"]] == ["find-links"]  # no PyPI
+    assert doc["command"].endswith("--no-index")
+    missing = muslin(capsys, "plan", f"dir:{image_root}", "x", "z", "--find-links", str(wheels), "--no-index")
+    assert missing.code == 7 and "z" in missing.err

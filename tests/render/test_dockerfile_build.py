@@ -177,6 +177,41 @@ def test_cli_dockerfile_builds_and_imports(
         assert where.stdout.startswith("/opt/venv /opt/venv/lib/python3.11/site-packages/yaml/"), where.stdout
 
 
+@pytest.mark.parametrize("buildkit", [True, False])
+def test_local_find_links_directory_builds_without_network(
+    buildkit: bool, wheel_dir: Path, musl_python_image: str, built_images: list[str],
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--find-links DIR`` (wheels on this machine): they are copied beside the Dockerfile and
+    installed from there; the build needs no index and no network at all."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    args = [
+        "dockerfile", f"docker:{musl_python_image}", "pyyaml", "regex", "orjson",
+        "--find-links", str(wheel_dir), "--no-index",
+        "-o", str(ctx / "Dockerfile"), "--no-pin-digest",
+    ]
+    if not buildkit:
+        args.append("--no-buildkit")
+    code, err = muslin(tmp_path, capsys, *args)
+    assert code == 0, err
+    slug = sorted(p.name for p in ctx.iterdir() if p.name.startswith("wheels."))
+    assert len(slug) == 1, sorted(p.name for p in ctx.iterdir())
+    copied = sorted(p.name for p in (ctx / slug[0]).iterdir())
+    assert copied == sorted(p.name for p in wheel_dir.glob("*.whl"))
+    steps = [line for line in (ctx / "Dockerfile").read_text().splitlines() if not line.startswith("#")]
+    assert not [line for line in steps if str(wheel_dir) in line]  # only the header's regenerate command has it
+    tag = f"muslin-test/render-find-links-{'bk' if buildkit else 'classic'}:{os.getpid()}"
+    built_images.append(tag)
+    env = {**os.environ, "DOCKER_BUILDKIT": "1" if buildkit else "0"}
+    build = subprocess.run(
+        [DOCKER, "build", "--network", "none", "-t", tag, "-f", str(ctx / "Dockerfile"), str(ctx)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    smoke(tag, ["yaml", "regex", "orjson"])
+
+
 def test_nothing_written_when_planning_fails(
     wheel_dir: Path, musl_python_image: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

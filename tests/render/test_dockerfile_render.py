@@ -12,6 +12,7 @@ DL3059 is "consecutive RUN instructions").
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import shlex
 import shutil
@@ -23,9 +24,14 @@ import pytest
 import render_plans
 from support.common import DATA, need
 
-from muslin.errors import UsageError
+from muslin.errors import HashMismatchError, UsageError
 from muslin.plan.model import Artifact, IndexRef, Plan, PlanItem, VenvDecision
-from muslin.render.dockerfile import DockerfileOptions, RenderedDockerfile, render_dockerfile
+from muslin.render.dockerfile import (
+    DockerfileOptions,
+    RenderedDockerfile,
+    render_dockerfile,
+    write_dockerfile,
+)
 
 SNAPSHOTS = DATA / "render" / "snapshots"
 UPDATE = os.environ.get("MUSLIN_UPDATE_SNAPSHOTS", "") not in ("", "0")
@@ -320,15 +326,41 @@ def test_bad_plan_items_are_refused(field: str, value: str, message: str) -> Non
         render_dockerfile(plan)
 
 
-def test_local_find_links_directory_is_refused() -> None:
-    local = IndexRef("wheels", "/home/me/wheels", kind="find-links")
+@pytest.mark.parametrize("buildkit", [True, False])
+def test_local_find_links_wheels_are_copied_beside_the_dockerfile(buildkit: bool, tmp_path: Path) -> None:
+    wheel = tmp_path / "wheels" / "PyYAML-6.0.2-py3-none-any.whl"
+    wheel.parent.mkdir()
+    wheel.write_bytes(b"not really a wheel")
+    sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    local = IndexRef("my wheels", str(wheel.parent), kind="find-links")
     item = PlanItem(
-        "pyyaml", "pyyaml", "6.0.2", render_plans.Action.INSTALL, "wheels",
-        Artifact("PyYAML-6.0.2-py3-none-any.whl", "file:///home/me/wheels/x.whl", "a" * 64, "wheels"),
+        "pyyaml", "pyyaml", "6.0.2", render_plans.Action.INSTALL, "my wheels",
+        Artifact(wheel.name, wheel.as_uri(), sha, "my wheels"),
     )
     plan = dataclasses.replace(render_plans.apk_python(), items=(item,), indexes=(local,))
-    with pytest.raises(UsageError, match="not an http"):
-        render_dockerfile(plan)
+    options = DockerfileOptions(buildkit=buildkit, context_dir="app")
+    rendered = render_dockerfile(plan, options)
+    assert rendered.copied_files == {f"wheels.my-wheels/{wheel.name}": (wheel, sha)}
+    text = rendered.text
+    assert "--no-index --find-links /tmp/muslin/wheels.my-wheels" in text
+    if buildkit:
+        assert "--mount=type=bind,source=app/wheels.my-wheels,target=/tmp/muslin/wheels.my-wheels" in text
+    else:
+        assert "COPY app/wheels.my-wheels /tmp/muslin/wheels.my-wheels" in text
+    requirements = rendered.side_files["requirements.my-wheels.txt"]
+    assert f"pyyaml==6.0.2 \\\n    --hash=sha256:{sha}" in requirements
+    assert str(tmp_path) not in text + requirements  # the host path is nowhere in the output
+    # written: the wheel beside the Dockerfile, checked against the plan's sha256 first
+    out = tmp_path / "out"
+    out.mkdir()
+    write_dockerfile(plan, out / "Dockerfile", DockerfileOptions(buildkit=buildkit))
+    assert (out / "wheels.my-wheels" / wheel.name).read_bytes() == wheel.read_bytes()
+    wheel.write_bytes(b"changed since planning")
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    with pytest.raises(HashMismatchError, match="the plan has sha256"):
+        write_dockerfile(plan, fresh / "Dockerfile", DockerfileOptions(buildkit=buildkit))
+    assert list(fresh.iterdir()) == []  # nothing written
 
 
 @pytest.mark.parametrize("listed", [True, False])

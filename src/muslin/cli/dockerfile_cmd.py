@@ -118,7 +118,8 @@ def report(path: Path | str, rendered: RenderedDockerfile) -> None:
     target = Path(path)
     if target.is_dir():
         target = target / "Dockerfile"
-    names = ", ".join(sorted(rendered.side_files))
+    folders = sorted({name.split("/", 1)[0] + "/" for name in rendered.copied_files})
+    names = ", ".join([*sorted(rendered.side_files), *folders])
     click.echo(f"muslin: wrote {target}" + (f" and, beside it, {names}" if names else ""), err=True)
     for warning in rendered.warnings:
         click.echo(f"muslin: warning: {warning}", err=True)

@@ -41,6 +41,7 @@ PLAN_OPTION_NAMES: frozenset[str] = frozenset(
         "indexes",
         "default_index",
         "find_links",
+        "no_index",
         "pins",
         "index_strategy",
         "accept_linux_tags",
@@ -87,6 +88,7 @@ _OPTIONS: list[Callable[[F], F]] = [
     ),
     click.option("--default-index", metavar="URL", help="Replace PyPI as the default (last) index."),
     click.option("--find-links", multiple=True, metavar="DIR|URL", help="Flat directory or page of wheels (repeatable)."),
+    click.option("--no-index", is_flag=True, help="Ignore every package index (PyPI included): --find-links only."),
     click.option(
         "--pin",
         "pins",
@@ -204,6 +206,7 @@ def request_from_options(image: str, **kwargs: Any) -> PlanRequest:
         indexes=_pairs(get("indexes") or (), "--index", "NAME=URL"),
         default_index=get("default_index"),
         find_links=tuple(get("find_links") or ()),
+        no_index=bool(get("no_index")),
         pins=pins,
         index_strategy=get("index_strategy"),
         accept_linux_tags=tuple(get("accept_linux_tags") or ()),

@@ -61,6 +61,8 @@ class PlanRequest:
     """``--index NAME=URL`` in priority order (URLs may carry credentials)."""
     default_index: str | None = None
     find_links: tuple[str, ...] = ()
+    no_index: bool = False
+    """``--no-index``: no package index at all, only ``find_links``."""
     pins: tuple[tuple[str, str], ...] = ()
     """``--pin PACKAGE=INDEX``."""
     index_strategy: str | None = None
@@ -102,6 +104,8 @@ class PlanRequest:
             args += ["--default-index", redact_url(self.default_index)]
         for link in self.find_links:
             args += ["--find-links", redact_url(link)]
+        if self.no_index:
+            args.append("--no-index")
         for package, index in self.pins:
             args += ["--pin", f"{package}={index}"]
         if self.index_strategy:
@@ -190,6 +194,7 @@ def _cli_index_options(request: PlanRequest) -> CliIndexOptions:
         indexes=tuple(f"{name}={url}" for name, url in request.indexes),
         default_index=request.default_index,
         find_links=request.find_links,
+        no_index=request.no_index,
         pins=tuple(f"{package}={index}" for package, index in request.pins),
         index_strategy=request.index_strategy,
         accept_linux_tags=request.accept_linux_tags,

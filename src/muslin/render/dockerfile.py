@@ -24,9 +24,12 @@ every value that lands in a ``RUN`` line goes through the ``sh`` filter):
 ``venv``            :class:`~muslin.plan.model.VenvDecision` (``venv.path`` is None: no venv)
 ``venv_without_pip`` the venv reuses the system pip through ``--system-site-packages``
 ``indexes``         tuple of :class:`IndexInstall`, one per index with installs, in plan order:
-                    ``name``, ``url``, ``kind`` (``simple``/``find-links``/``direct``), ``items``,
-                    ``requirements_file`` (side-file name), ``context_path`` (path in the build
-                    context), ``build_path`` (where the RUN step sees it), ``secret``
+                    ``name``, ``url``, ``kind`` (``simple``/``find-links``/``local``/``direct``),
+                    ``items``, ``requirements_file`` (side-file name), ``context_path`` (path in
+                    the build context), ``build_path`` (where the RUN step sees it), ``secret``;
+                    ``local`` (a find-links directory on this machine) also has ``wheels_dir``
+                    (its wheels, copied beside the Dockerfile), ``wheels_context_path`` and
+                    ``wheels_build_path``
 ``secrets``         tuple of :class:`SecretMount` (``id``, ``index``, ``host``, ``path``)
 ``installs``/``keeps``  the plan's install and keep items
 ``user``            :class:`RunUser` or ``None``: ``name``, ``uid``, ``gid``, ``create``
@@ -84,6 +87,8 @@ _USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _SLUG_RE = re.compile(r"[^A-Za-z0-9._-]+")
 _BAD_TEXT_RE = re.compile(r"[\x00-\x1f\x7f$]")
 _PATH_RE = re.compile(r"/[A-Za-z0-9._/+@-]*")
+_FILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\.whl")
+"""A wheel file name safe to copy beside the Dockerfile and name in a build (no '/', no '..')."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,10 @@ class IndexInstall:
     context_path: str
     build_path: str
     secret: SecretMount | None = None
+    wheels_dir: str | None = None
+    """``local`` kind: the directory beside the Dockerfile the planned wheels are copied to."""
+    wheels_context_path: str | None = None
+    wheels_build_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +178,8 @@ class RenderedDockerfile:
     text: str
     side_files: dict[str, str] = field(default_factory=dict)
     """File name (relative to the Dockerfile's directory) -> content."""
+    copied_files: dict[str, tuple[Path, str]] = field(default_factory=dict)
+    """Path relative to the Dockerfile's directory -> (local wheel to copy there, its sha256)."""
     secrets: tuple[SecretMount, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -200,6 +211,17 @@ def _check_url(what: str, url: str) -> str:
     if re.search(r"[\x00-\x20\x7f]", url):
         raise UsageError(f"{what} contains whitespace or control characters: {url!r}")
     return url
+
+
+def _is_local(url: str) -> bool:
+    """A find-links location or file on this machine (``file:`` URL or a path), not over HTTP."""
+    return not url.startswith(("http://", "https://"))
+
+
+def _local_path(url: str) -> Path:
+    from muslin.index.http import file_url_to_path
+
+    return file_url_to_path(url) if url.startswith("file:") else Path(url)
 
 
 def _check_item(item: PlanItem) -> None:
@@ -320,7 +342,15 @@ def _index_installs(plan: Plan, options: DockerfileOptions) -> tuple[IndexInstal
             _check_item(item)
         ref: IndexRef | None = plan.index(name)
         host = ""
-        if ref is None or ref.kind == DIRECT_INDEX:
+        slug = _slug(name, taken)
+        wheels_dir: str | None = None
+        if ref is not None and ref.kind == "find-links" and _is_local(ref.url):
+            kind, url, wheels_dir = "local", "", f"wheels.{slug}"
+            for item in items:
+                assert item.artifact is not None
+                if not _is_local(item.artifact.url) or not _FILE_RE.fullmatch(item.artifact.filename):
+                    raise UsageError(f"{item.name} {item.version}: {item.artifact.filename!r} is not a local wheel file")
+        elif ref is None or ref.kind == DIRECT_INDEX:
             kind, url = DIRECT_INDEX, ""
             for item in items:
                 assert item.artifact is not None
@@ -330,7 +360,6 @@ def _index_installs(plan: Plan, options: DockerfileOptions) -> tuple[IndexInstal
             kind, url = ref.kind, _check_url(f"index {name!r}", ref.url)
         else:
             raise UsageError(f"index {name!r} has an unknown kind {ref.kind!r} (simple, find-links, direct)")
-        slug = _slug(name, taken)
         filename = f"requirements.{slug}.txt"
         secret = None
         if ref is not None and ref.needs_credentials:
@@ -352,6 +381,11 @@ def _index_installs(plan: Plan, options: DockerfileOptions) -> tuple[IndexInstal
                 context_path=str(PurePosixPath(context_dir, filename)) if context_dir else filename,
                 build_path=f"{BUILD_DIR}/{filename}",
                 secret=secret,
+                wheels_dir=wheels_dir,
+                wheels_context_path=(
+                    str(PurePosixPath(context_dir, wheels_dir)) if context_dir and wheels_dir else wheels_dir
+                ),
+                wheels_build_path=f"{BUILD_DIR}/{wheels_dir}" if wheels_dir else None,
             )
         )
     return tuple(out)
@@ -475,9 +509,17 @@ def render_dockerfile(
         ix.requirements_file: templates.render(req_template, {**context, "index": ix})
         for ix in context["indexes"]
     }
+    copied = {
+        f"{ix.wheels_dir}/{item.artifact.filename}": (_local_path(item.artifact.url), item.artifact.sha256)
+        for ix in context["indexes"]
+        if ix.wheels_dir
+        for item in ix.items
+        if item.artifact is not None
+    }
     return RenderedDockerfile(
         text=text,
         side_files=side_files,
+        copied_files=copied,
         secrets=context["secrets"],
         warnings=plan.warnings,
     )
@@ -524,7 +566,27 @@ def write_dockerfile(
     rel_dir, rel_file = side_file_location(target, Path(context) if context is not None else None)
     options = replace(options or DockerfileOptions(), context_dir=rel_dir, dockerfile_path=rel_file)
     rendered = render_dockerfile(plan, options, facts)
+    wheels = {name: _verified_bytes(source, sha256) for name, (source, sha256) in rendered.copied_files.items()}
+    for name, data in wheels.items():
+        (target.parent / name).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target.parent / name, data)
     for name, text in rendered.side_files.items():
         write_atomic(target.parent / name, text)
     write_atomic(target, rendered.text)
     return rendered
+
+
+def _verified_bytes(path: Path, sha256: str) -> bytes:
+    """The wheel at ``path``, after checking it still has the sha256 the plan recorded."""
+    import hashlib
+
+    from muslin.errors import HashMismatchError
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path} to copy it beside the Dockerfile: {exc.strerror or exc}") from None
+    got = hashlib.sha256(data).hexdigest()
+    if got != sha256:
+        raise HashMismatchError(f"hash mismatch for {path}: the plan has sha256:{sha256}, the file sha256:{got}")
+    return data
