@@ -274,7 +274,7 @@ def test_malformed_line_inside_continuation_reports_first_line(tmp_path: Path) -
         ("--hash=sha256:" + "a" * 64 + "\n", "option --hash is only allowed on a requirement line"),
         ("-r\n", "option -r needs a value"),
         ("--no-index=yes\n", "takes no value"),
-        ("-r https://example.org/reqs.txt\n", "remote requirements files are not supported"),
+        ("-r ftp://example.org/reqs.txt\n", "requirements file URLs must be http(s)"),
         ("pkg @ git+https://github.com/x/y\n", "only http(s):// and file:// URLs"),
     ],
 )

@@ -459,3 +459,34 @@ def test_no_index_uses_find_links_only(
     assert doc["command"].endswith("--no-index")
     missing = muslin(capsys, "plan", f"dir:{image_root}", "x", "z", "--find-links", str(wheels), "--no-index")
     assert missing.code == 7 and "z" in missing.err
+
+
+def test_remote_requirements_files(
+    capsys: pytest.CaptureFixture[str], image_root: Path, tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """``-r https://...`` (pip's remote requirements files): includes resolve against the URL,
+    credentials in it are used and shown nowhere, the HTTP cache serves ``--offline``, a 404 is
+    one error line."""
+    root = tmp_path_factory.mktemp("remote-reqs")
+    build_wheel(root, "x", "1", requires=["y"])
+    build_wheel(root, "y", "2")
+    (root / "reqs.txt").write_text("-r base.txt\n-c pins.txt\nx\n")
+    (root / "base.txt").write_text("y>=1\n")
+    (root / "pins.txt").write_text("y==2\n")
+    user, password = "reader", "remote-reqs-pw"
+    with IndexServer(root, mode="json", basic_auth=(user, password)) as srv:
+        authed = srv.base.replace("http://", f"http://{user}:{password}@")
+        index = srv.url.replace("http://", f"http://{user}:{password}@")
+        args = ["plan", f"dir:{image_root}", "-r", f"{authed}/files/reqs.txt", "--default-index", index, "--json"]
+        run = muslin(capsys, *args)
+        assert run.code == 0, run.err
+        doc = run.json()
+        assert {(i["name"], i["version"]) for i in doc["items"]} == {("x", "1"), ("y", "2")}
+        shown = [f["path"] for f in doc["inputs"]]
+        assert f"{srv.base}/files/reqs.txt" in shown and f"{srv.base}/files/base.txt" in shown
+        assert password not in run.out + run.err
+        missing = muslin(capsys, "plan", f"dir:{image_root}", "-r", f"{authed}/files/nope.txt", "--default-index", index)
+        assert missing.code == 2 and missing.err.count("\n") == 1, missing.err
+        assert "nope.txt: cannot read requirements file: HTTP 404" in missing.err and password not in missing.err
+    offline = muslin(capsys, *args, "--offline")  # the server is gone: pages and files come from the cache
+    assert offline.code == 0, offline.err

@@ -27,8 +27,10 @@ from muslin.inputs.config import (
 )
 from muslin.inputs.pyproject import PyprojectRequirements, read_pyproject_requirements
 from muslin.inputs.requirements import (
+    Fetcher,
     ParsedRequirement,
     RequirementsFile,
+    is_remote,
     parse_requirement_string,
     parse_requirements_file,
 )
@@ -86,8 +88,12 @@ def collect_inputs(
     requirement_strings: Sequence[str] = (),
     cwd: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    fetch: Fetcher | None = None,
 ) -> ProjectInputs:
-    """Read every input; errors are :class:`~muslin.errors.UsageError`/``InputFileError``."""
+    """Read every input; errors are :class:`~muslin.errors.UsageError`/``InputFileError``.
+
+    ``fetch`` reads ``http(s)://`` requirements files (given with ``-r``/``-c`` or included).
+    """
     here = Path(cwd) if cwd is not None else Path.cwd()
     environ = os.environ if env is None else env
     out = ProjectInputs()
@@ -99,7 +105,11 @@ def collect_inputs(
     pyproject_paths: list[Path] = [located(pyproject)] if pyproject is not None else []
     yaml_paths: list[Path] = []
     req_paths: list[Path] = []
+    remote_reqs: list[str] = []
     for value in requirement_files:
+        if is_remote(value):
+            remote_reqs.append(str(value))
+            continue
         path = located(value)
         if _is_pylock(path):
             raise UsageError(
@@ -128,11 +138,13 @@ def collect_inputs(
         if project.file is not None:
             _add_file(out, project.file)
 
-    for path in req_paths:
-        parsed = parse_requirements_file(path, env=environ)
+    wheres: list[str | Path] = [*req_paths, *remote_reqs]
+    for where in wheres:
+        parsed = parse_requirements_file(where, env=environ, fetch=fetch)
         _absorb(out, parsed)
     for value in constraint_files:
-        parsed = parse_requirements_file(located(value), constraint=True, env=environ)
+        where_c: str | Path = str(value) if is_remote(value) else located(value)
+        parsed = parse_requirements_file(where_c, constraint=True, env=environ, fetch=fetch)
         _absorb(out, parsed)
 
     for text in requirement_strings:
@@ -157,7 +169,7 @@ def collect_inputs(
         extra_config = load_muslin_yaml(path)
         config = extra_config if config is None else merge_configs(extra_config, config)
     named_yaml = {p.resolve() for p in yaml_paths}
-    nothing_else = not (out.requirements or req_paths or pyproject_paths)
+    nothing_else = not (out.requirements or req_paths or remote_reqs or pyproject_paths)
     if config is not None:
         for dep in config.dependencies:
             from_named = dep.file is not None and Path(dep.file).resolve() in named_yaml

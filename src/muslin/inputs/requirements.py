@@ -4,6 +4,8 @@ Follows pip's line processing: ``\\`` continuations are joined first, then a
 ``#`` at the start of a line or after whitespace starts a comment (so
 ``#sha256=`` URL fragments survive), then ``${VAR}`` environment variables
 are expanded.  Nested ``-r``/``-c`` files are relative to the including file.
+A file may be an ``http(s)://`` URL, read through a fetcher the caller gives
+(so nested relative files and ``--find-links`` resolve against the URL, as in pip).
 Every problem is an :class:`~muslin.errors.InputFileError` naming ``file:line``.
 """
 
@@ -13,10 +15,10 @@ import hashlib
 import os
 import re
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -32,6 +34,27 @@ _NAMED_REFERENCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s
 _ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tar")
 
 COMMAND_LINE = "<command line>"
+
+Location = Path | str
+"""A requirements file: a local path, or an ``http(s)://`` URL (a ``str``)."""
+
+Fetcher = Callable[[str], bytes]
+"""Reads a remote requirements file: its bytes, or raises (a muslin error, or ``FileNotFoundError``
+for a 404)."""
+
+
+def is_remote(value: str | os.PathLike[str]) -> bool:
+    """``http://`` or ``https://``: a remote requirements file."""
+    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+
+
+def _shown(location: Location) -> str:
+    if isinstance(location, Path):
+        return os.fspath(location)
+    from muslin.index.config import redact_url
+
+    return redact_url(location)
+
 
 _EDITABLE_MESSAGE = (
     "editable requirements (-e/--editable) are not supported: an editable install links "
@@ -164,33 +187,46 @@ def parse_requirements_file(
     *,
     constraint: bool = False,
     env: Mapping[str, str] | None = None,
+    fetch: Fetcher | None = None,
 ) -> RequirementsFile:
-    """Parse ``path`` (and every file it includes) like pip does."""
-    result = RequirementsFile(path=os.fspath(path))
-    _Parser(result, os.environ if env is None else env).parse(
-        Path(path), constraint=constraint, stack=(), origin=None
+    """Parse ``path`` (and every file it includes) like pip does.
+
+    ``path`` may be an ``http(s)://`` URL; remote files (given or included) need ``fetch``.
+    """
+    location: Location = path if isinstance(path, str) and is_remote(path) else Path(path)
+    result = RequirementsFile(path=_shown(location))
+    _Parser(result, os.environ if env is None else env, fetch).parse(
+        location, constraint=constraint, stack=(), origin=None
     )
     return result
 
 
 class _Parser:
-    def __init__(self, result: RequirementsFile, env: Mapping[str, str]) -> None:
+    def __init__(self, result: RequirementsFile, env: Mapping[str, str], fetch: Fetcher | None) -> None:
         self.result = result
         self.env = env
-        self.seen_files: set[Path] = set()
+        self.fetch = fetch
+        self.seen_files: set[Location] = set()
+
+    def _read(self, location: Location) -> tuple[Location, bytes]:
+        """(identity for include loops, bytes) of a local or remote file."""
+        if isinstance(location, Path):
+            return location.resolve(), location.read_bytes()
+        if self.fetch is None:
+            raise OSError("remote requirements files cannot be read here")
+        return location.split("#", 1)[0], self.fetch(location)
 
     def parse(
         self,
-        path: Path,
+        path: Location,
         *,
         constraint: bool,
-        stack: tuple[Path, ...],
+        stack: tuple[Location, ...],
         origin: tuple[str, int] | None,
     ) -> None:
-        shown = os.fspath(path)
+        shown = _shown(path)
         try:
-            resolved = path.resolve()
-            data = path.read_bytes()
+            resolved, data = self._read(path)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             if origin is not None:
@@ -199,7 +235,7 @@ class _Parser:
                 ) from None
             raise InputFileError(shown, None, f"cannot read requirements file: {reason}") from None
         if resolved in stack:
-            chain = " -> ".join(os.fspath(p) for p in (*stack, resolved))
+            chain = " -> ".join(_shown(p) for p in (*stack, resolved))
             assert origin is not None
             raise InputFileError(
                 origin[0], origin[1], f"requirements files include each other: {chain}"
@@ -219,9 +255,9 @@ class _Parser:
             )
 
     def _parse_line(
-        self, line: str, *, path: Path, lineno: int, constraint: bool, stack: tuple[Path, ...]
+        self, line: str, *, path: Location, lineno: int, constraint: bool, stack: tuple[Location, ...]
     ) -> None:
-        shown = os.fspath(path)
+        shown = _shown(path)
         req_part, opt_part = _split_args_options(line)
         try:
             tokens = shlex.split(opt_part)
@@ -251,19 +287,23 @@ class _Parser:
         name: str,
         value: str,
         *,
-        path: Path,
+        path: Location,
         lineno: int,
         constraint: bool,
-        stack: tuple[Path, ...],
+        stack: tuple[Location, ...],
     ) -> None:
-        shown = os.fspath(path)
+        shown = _shown(path)
         res = self.result
         if name in ("--requirement", "--constraint"):
-            if "://" in value:
-                raise InputFileError(
-                    shown, lineno, f"remote requirements files are not supported: {value}"
-                )
-            nested = path.parent / value
+            nested: Location
+            if is_remote(value):
+                nested = value
+            elif isinstance(path, str):
+                nested = urljoin(path, value)  # relative to the remote file, as pip does
+            elif "://" in value:
+                raise InputFileError(shown, lineno, f"requirements file URLs must be http(s): {value}")
+            else:
+                nested = path.parent / value
             self.parse(
                 nested,
                 constraint=name == "--constraint",
@@ -279,7 +319,9 @@ class _Parser:
                 res.extra_index_urls.append(value)
         elif name == "--find-links":
             location = value
-            if "://" not in value:
+            if isinstance(path, str):
+                location = urljoin(path, value) if "://" not in value else value
+            elif "://" not in value:
                 candidate = path.parent / value
                 location = (
                     os.fspath(candidate.resolve())

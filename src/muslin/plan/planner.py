@@ -7,10 +7,12 @@ yet interpreted; :func:`make_plan` opens the image, resolves, and builds the pla
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,9 +91,9 @@ class PlanRequest:
         args: list[str] = ["muslin", self.command_name, self.image]
         args.extend(redact_urls_in(r) for r in self.requirements)
         for path in self.requirement_files:
-            args += ["-r", path]
+            args += ["-r", redact_url(path)]
         for path in self.constraint_files:
-            args += ["-c", path]
+            args += ["-c", redact_url(path)]
         for extra in self.extras:
             args += ["--extra", extra]
         if self.all_extras:
@@ -199,6 +201,26 @@ def _cli_index_options(request: PlanRequest) -> CliIndexOptions:
         index_strategy=request.index_strategy,
         accept_linux_tags=request.accept_linux_tags,
     )
+
+
+def _requirements_fetcher(request: PlanRequest, stack: contextlib.ExitStack) -> Callable[[str], bytes]:
+    """Reads ``-r https://...`` files through the HTTP cache (``--offline``/``--refresh`` apply);
+    credentials from the URL or ``.netrc``; a 404 reads as a missing file."""
+    from muslin.index.http import HttpClient
+
+    client: HttpClient | None = None
+
+    def fetch(url: str) -> bytes:
+        nonlocal client
+        if client is None:
+            client = stack.enter_context(HttpClient(offline=request.offline, refresh=request.refresh))
+        client.credentials.add_from_url(url)
+        resp = client.get(url.split("#", 1)[0], what="requirements file")
+        if resp.status == 404:
+            raise FileNotFoundError(errno.ENOENT, "HTTP 404 Not Found")
+        return resp.content
+
+    return fetch
 
 
 def _to_req(parsed: ParsedRequirement) -> Req:
@@ -444,16 +466,18 @@ def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> 
             f"python3 {target.info().python_version}: provide that interpreter before installing"
         )
 
-    inputs = collect_inputs(
-        requirement_files=request.requirement_files,
-        constraint_files=request.constraint_files,
-        extras=request.extras,
-        all_extras=request.all_extras,
-        groups=request.groups,
-        requirement_strings=request.requirements,
-        cwd=cwd,
-        env=environ,
-    )
+    with contextlib.ExitStack() as remote:
+        inputs = collect_inputs(
+            requirement_files=request.requirement_files,
+            constraint_files=request.constraint_files,
+            extras=request.extras,
+            all_extras=request.all_extras,
+            groups=request.groups,
+            requirement_strings=request.requirements,
+            cwd=cwd,
+            env=environ,
+            fetch=_requirements_fetcher(request, remote),
+        )
     if not inputs.requirements:
         raise UsageError("nothing to plan: give requirements (REQUIREMENT..., -r FILE)")
     settings = build_index_settings(
