@@ -490,3 +490,38 @@ def test_remote_requirements_files(
         assert "nope.txt: cannot read requirements file: HTTP 404" in missing.err and password not in missing.err
     offline = muslin(capsys, *args, "--offline")  # the server is gone: pages and files come from the cache
     assert offline.code == 0, offline.err
+
+
+def test_the_images_own_venv_is_the_environment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """``--venv`` naming a virtual environment the image has: its packages (and, with
+    include-system-site-packages, the system's) are the fixed pins, and nothing creates it."""
+    from support.alpine_rootfs import SITE
+
+    root = tmp_path / "root"
+    fs = Rootfs(root).alpine_base().apk_python()
+    fs.write("opt/venv/pyvenv.cfg", "home = /usr/bin\ninclude-system-site-packages = true\nversion = 3.11.6\n")
+    venv_site = "opt/venv/lib/python3.11/site-packages"
+    fs.dist_info(venv_site, "requests", "2.31.0", requires=["idna>=2"])
+    fs.dist_info(venv_site, "pip", "24.0")
+    fs.dist_info(SITE, "idna", "3.4")
+    index_dir = tmp_path_factory.mktemp("venv-index")
+    build_wheel(index_dir, "requests", "2.32.0", requires=["idna>=2"])
+    build_wheel(index_dir, "idna", "3.6")
+    build_wheel(index_dir, "x", "1")
+    with IndexServer(index_dir, mode="json") as srv:
+        run = muslin(capsys, "plan", f"dir:{root}", "requests", "idna", "x", "--default-index", srv.url,
+                     "--venv", "/opt/venv", "--json")
+        assert run.code == 0, run.err
+        doc = run.json()
+        actions = {i["name"]: (i["action"], i["version"]) for i in doc["items"]}
+        assert actions == {"requests": ("keep", "2.31.0"), "idna": ("keep", "3.4"), "x": ("install", "1")}
+        assert doc["venv"]["path"] == "/opt/venv" and doc["venv"]["exists"] is True
+        out = tmp_path / "Dockerfile"
+        rendered = muslin(capsys, "dockerfile", f"dir:{root}", "requests", "idna", "x", "--default-index",
+                          srv.url, "--venv", "/opt/venv", "--base-image", "alpine:3.18", "-o", str(out))
+        assert rendered.code == 0, rendered.err
+    text = out.read_text()
+    assert "-m venv" not in text and "/opt/venv/bin/python -m pip install" in text
+    assert "# The image's own virtual environment /opt/venv" in text

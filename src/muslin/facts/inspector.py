@@ -18,6 +18,7 @@ from muslin.facts.osrelease import (
 )
 from muslin.facts.python import find_pythons
 from muslin.facts.tree import FileTree
+from muslin.facts.venv import find_venvs
 from muslin.image.sources.base import OpenedImage
 
 
@@ -69,7 +70,9 @@ def inspect_tree(
     musl_version, musl_source = detect_musl(tree, packages, apk_arch)
     index = file_owners(packages)
     pythons = find_pythons(tree, apk_packages=packages, apk_index=index, config=config)
+    venvs = find_venvs(tree, config, pythons)
     site_packages = [site for python in pythons for site in python.site_packages]
+    site_packages += [venv.site_packages for venv in venvs]
     distributions = find_distributions(tree, site_packages, index)
     return ImageFacts(
         reference=reference,
@@ -87,6 +90,7 @@ def inspect_tree(
         pythons=pythons,
         distributions=distributions,
         canonical_reference=canonical_reference,
+        venvs=venvs,
     )
 
 

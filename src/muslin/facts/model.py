@@ -172,6 +172,41 @@ class PythonInstall:
 
 
 @dataclass(frozen=True)
+class VirtualEnv:
+    """A virtual environment in the image (a directory with ``pyvenv.cfg``)."""
+
+    path: str
+    """Root-relative, e.g. ``opt/venv``."""
+    version: str
+    """``major.minor`` of its interpreter."""
+    home: str | None
+    """``home`` of ``pyvenv.cfg``: the base interpreter's ``bin`` directory."""
+    system_site_packages: bool
+    """``include-system-site-packages = true``: the base interpreter's packages are visible too."""
+    site_packages: str
+    """Root-relative, e.g. ``opt/venv/lib/python3.11/site-packages``."""
+    active: bool
+    """The image runs it by default: ``VIRTUAL_ENV`` names it, or its ``bin`` leads ``PATH``."""
+    has_pip: bool = False
+
+    @property
+    def version_tuple(self) -> tuple[int, int]:
+        major, minor = self.version.split(".")[:2]
+        return int(major), int(minor)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": "/" + self.path,
+            "version": self.version,
+            "home": self.home,
+            "system_site_packages": self.system_site_packages,
+            "site_packages": "/" + self.site_packages,
+            "active": self.active,
+            "has_pip": self.has_pip,
+        }
+
+
+@dataclass(frozen=True)
 class ImageConfig:
     """The parts of an image's config that inspection uses."""
 
@@ -218,6 +253,13 @@ class ImageFacts:
     distributions: tuple[Distribution, ...]
     canonical_reference: str | None = None
     """Normalised registry reference (``docker.io/library/alpine:3.18``) where there is one."""
+    venvs: tuple[VirtualEnv, ...] = ()
+    """Virtual environments; their distributions are in ``distributions`` too (by ``site_packages``)."""
+
+    @property
+    def active_venv(self) -> VirtualEnv | None:
+        """The virtual environment the image runs by default, if any."""
+        return next((v for v in self.venvs if v.active), None)
 
     @property
     def is_alpine(self) -> bool:
@@ -256,11 +298,12 @@ class ImageFacts:
             },
             "musl": {"version": self.musl_version, "source": self.musl_version_source},
             "pythons": [p.to_dict() for p in self.pythons],
+            "venvs": [v.to_dict() for v in self.venvs],
             "distributions": [d.to_dict() for d in self.distributions],
         }
 
 
-FACTS_CACHE_SCHEMA = 1
+FACTS_CACHE_SCHEMA = 2
 """Version of :func:`facts_to_cache` output; bump when a fact dataclass changes."""
 
 
@@ -318,6 +361,14 @@ def facts_from_cache(data: dict[str, Any]) -> ImageFacts:
         )
         for d in f["distributions"]
     )
+    venvs = tuple(
+        VirtualEnv(
+            path=v["path"], version=v["version"], home=v.get("home"),
+            system_site_packages=bool(v["system_site_packages"]), site_packages=v["site_packages"],
+            active=bool(v["active"]), has_pip=bool(v.get("has_pip")),
+        )
+        for v in f.get("venvs") or ()
+    )
     return ImageFacts(
         reference=f["reference"], source=f["source"], digest=f.get("digest"), config=config,
         os_release={str(k): str(v) for k, v in (f.get("os_release") or {}).items()},
@@ -325,4 +376,5 @@ def facts_from_cache(data: dict[str, Any]) -> ImageFacts:
         apk_arch=f.get("apk_arch"), apk_db_path=f.get("apk_db_path"), apk_packages=packages,
         musl_version=f.get("musl_version"), musl_version_source=f.get("musl_version_source"),
         pythons=pythons, distributions=distributions, canonical_reference=f.get("canonical_reference"),
+        venvs=venvs,
     )

@@ -77,6 +77,7 @@ _PATTERNS = re.compile(
     r"|(?:.*/)?[^/]+\.(?:dist-info|egg-info)(?:/.*)?"
     r"|usr/(?:local/)?include/python3\.\d+[^/]*/patchlevel\.h"
     r"|(?:.*/)?python3\.\d+[^/]*/EXTERNALLY-MANAGED"
+    r"|(?:.*/)?pyvenv\.cfg"
 )
 _SITE = re.compile(
     r"(?:.*/)?(?:site|dist)-packages/"

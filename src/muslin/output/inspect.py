@@ -66,6 +66,10 @@ def summary(facts: ImageFacts) -> list[tuple[str, list[str]]]:
         rows.append(("Python", ["none found"]))
     for python in facts.pythons:
         rows.append(("Python", _python_lines(python, primary is python and len(facts.pythons) > 1)))
+    for venv in facts.venvs:
+        system = "with" if venv.system_site_packages else "without"
+        line = f"/{venv.path} (Python {venv.version}, {system} system site-packages){' [active]' if venv.active else ''}"
+        rows.append(("venv", [line, f"  site-packages: /{venv.site_packages}; pip: {'yes' if venv.has_pip else 'no'}"]))
     return rows
 
 

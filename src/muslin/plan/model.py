@@ -251,6 +251,8 @@ class VenvDecision:
     reason: str = ""
     break_system_packages: bool = False
     """Install into the system Python despite PEP 668 (only when asked)."""
+    exists: bool = False
+    """The venv is the image's own (found by inspection): installs go into it, nothing creates it."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -258,6 +260,7 @@ class VenvDecision:
             "system_site_packages": self.system_site_packages,
             "reason": self.reason,
             "break_system_packages": self.break_system_packages,
+            "exists": self.exists,
         }
 
     @classmethod
@@ -267,6 +270,7 @@ class VenvDecision:
             data.get("system_site_packages", True),
             data.get("reason", ""),
             data.get("break_system_packages", False),
+            data.get("exists", False),
         )
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from muslin import __version__
 from muslin.errors import ImageNotFoundError, NetworkError, UsageError
-from muslin.facts.model import Distribution, ImageFacts
+from muslin.facts.model import Distribution, ImageFacts, VirtualEnv
 from muslin.index.config import (
     IndexConfig,
     IndexSettings,
@@ -229,9 +229,41 @@ def _to_req(parsed: ParsedRequirement) -> Req:
     return Req.from_requirement(parsed.requirement, hashes=parsed.sha256_hashes(), source=parsed.location)
 
 
-def _venv_decision(request: PlanRequest, target: Target, resolution: Resolution) -> VenvDecision:
+def _existing_venv(request: PlanRequest, facts: ImageFacts, target: Target) -> VirtualEnv | None:
+    """The image's own virtual environment the plan installs into: the one ``--venv`` names,
+    else the active one (``VIRTUAL_ENV``/``PATH``) when it runs the target's Python."""
+    if request.no_venv or request.break_system_packages:
+        return None
+    if request.venv:
+        wanted = request.venv.strip().strip("/")
+        return next((v for v in facts.venvs if v.path == wanted), None)
+    active = facts.active_venv
+    if active is not None and active.version_tuple == target.python_version:
+        return active
+    return None
+
+
+def _environment_sites(facts: ImageFacts, venv: VirtualEnv | None) -> list[str] | None:
+    """site-packages whose distributions are the plan's fixed pins (None: the primary Python's)."""
+    if venv is None:
+        return None
+    sites = [venv.site_packages]
+    if venv.system_site_packages:
+        base = next((p for p in facts.pythons if p.version == venv.version), None)
+        sites += list(base.site_packages) if base is not None else []
+    return sites
+
+
+def _venv_decision(
+    request: PlanRequest, target: Target, resolution: Resolution, existing: VirtualEnv | None = None
+) -> VenvDecision:
     replaced = [p for p in resolution.packages if p.replaces is not None and p.replaces.owner.kind == "apk"]
     replaced_any = [p for p in resolution.packages if p.replaces is not None]
+    if existing is not None:
+        why = "--venv: the image's own virtual environment" if request.venv else (
+            "the image's active virtual environment (VIRTUAL_ENV/PATH)"
+        )
+        return VenvDecision("/" + existing.path, existing.system_site_packages, why, exists=True)
     if replaced_any and (request.no_venv or request.break_system_packages):
         names = ", ".join(p.name for p in replaced_any)
         flag = "--no-venv" if request.no_venv else "--break-system-packages"
@@ -494,7 +526,8 @@ def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> 
         if pin.marker is None or pin.marker.evaluate({**environment, "extra": ""})
     }
     info = target.info()
-    installed = installed_distributions(facts)
+    existing_venv = _existing_venv(request, facts, target)
+    installed = installed_distributions(facts, _environment_sites(facts, existing_venv))
     if facts.python is not None and facts.python.version_tuple != target.python_version:
         installed = {}  # another interpreter: nothing in its site-packages yet
         warnings.append(
@@ -519,7 +552,12 @@ def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> 
         request, settings, target, facts, installed, pins, requirements, constraints, inputs.pre, root, cache_key
     )
 
-    venv = _venv_decision(request, target, resolution)
+    venv = _venv_decision(request, target, resolution, existing_venv)
+    if existing_venv is not None and not existing_venv.has_pip and any(p.installed is None for p in resolution.packages):
+        warnings.append(
+            f"the image's virtual environment /{existing_venv.path} has no pip: a Dockerfile's pip steps "
+            "need one (muslin install uses the installer library)"
+        )
     items = tuple(_item(p, pins, _lower_priority(settings)) for p in resolution.packages)
     warnings.extend(inputs.warnings)
     plan = Plan(

@@ -3,7 +3,7 @@
 #
 # Image:   registry.example.com/app/base:3.18 (sha256:389a1d5981724e573a24f2791df81b3bf05c91e5f722e20a59dd4c29a49da6b0)
 # Target:  CPython 3.11.6, musllinux_1_2_x86_64 (linux/amd64)
-# Plan:    sha256:1b5f9f91f682ca9edf8bab04251681a23b6e9ac0f815ef68e1fc84c4e7f184c7: install 2, keep 1
+# Plan:    sha256:09dc7c1408c2c0d67dc65287590505be2d575a9c8b4e87b1d7b74d552842467b: install 2, keep 1
 # Inputs:
 #   pyproject.toml sha256:ad81deffa955345f9858fcfeb0ff45f971b66238c8f71de7ee8f91224539b713
 # Kept as installed (not touched):

@@ -3,7 +3,7 @@
 #
 # Image:   alpine:3.18 (built-in release profile)
 # Target:  CPython 3.11.6, musllinux_1_2_x86_64 (linux/amd64)
-# Plan:    sha256:a94c099d985d391523cc78887c96f2943d14f3b2c8230a944ab63acc3c662e2c: install 2, keep 0
+# Plan:    sha256:d2360866f4f3705c2d5e23fd379b412ae12d50be82937e217b298bb9f8bc4ae3: install 2, keep 0
 # Inputs:
 #   pyproject.toml sha256:ad81deffa955345f9858fcfeb0ff45f971b66238c8f71de7ee8f91224539b713
 # Warning: alpine:3.18 could not be fetched; planned for the built-in alpine:3.18 profile

@@ -3,7 +3,7 @@
 #
 # Image:   alpine:3.20 (sha256:d3dfed77bb64d7d29a735783a2a90e9a1979dacbe1b8dead996d9ebc78544336)
 # Target:  CPython 3.12.7, musllinux_1_2_x86_64 (linux/amd64)
-# Plan:    sha256:05b1e0f368859255da537b70eeac98600b8202530d068473bd5834549328ddd4: install 2, keep 1
+# Plan:    sha256:bc52eb633b528edf2ffbc28b96b35e045ce74ce0d2cb0b215c2a5dcba4a4d4e5: install 2, keep 1
 # Inputs:
 #   pyproject.toml sha256:ad81deffa955345f9858fcfeb0ff45f971b66238c8f71de7ee8f91224539b713
 # Kept as installed (not touched):

@@ -3,7 +3,7 @@
 #
 # Image:   alpine:3.18 (sha256:389a1d5981724e573a24f2791df81b3bf05c91e5f722e20a59dd4c29a49da6b0)
 # Target:  CPython 3.11.6, musllinux_1_2_x86_64 (linux/amd64)
-# Plan:    sha256:2a8e7c8d65985d40682e2233b4c24df04b9a270bc2285ed419bc6552fa231053: install 2, keep 0
+# Plan:    sha256:9b47bc721d906fb63d0155e14e8f4bade6e82f241c7384d02d9ac017ddc72d58: install 2, keep 0
 #
 # Build from the build context holding this file and its requirements files:
 #   DOCKER_BUILDKIT=1 docker build --secret id=private_netrc,src=$HOME/.netrc -f Dockerfile .

@@ -3,7 +3,7 @@
 #
 # Image:   python:3.12-alpine (sha256:5924371973d2eef832fdf1db4c751f7dff6f2a072c676905365abe427d50ddb0)
 # Target:  CPython 3.12.7, musllinux_1_2_x86_64 (linux/amd64)
-# Plan:    sha256:1bf7f60c7a3c1f11ea6bc6eb2e6064572023ef8c59d07cf876e49bfea44b6741: install 1, keep 0
+# Plan:    sha256:04df116fba666f853e9f09c05a9f459c2a2d789f032459b0294715340c421c21: install 1, keep 0
 #
 # Build from the build context holding this file and its requirements files:
 #   DOCKER_BUILDKIT=1 docker build -f Dockerfile .

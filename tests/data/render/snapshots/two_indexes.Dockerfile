@@ -3,7 +3,7 @@
 #
 # Image:   alpine:3.18 (sha256:389a1d5981724e573a24f2791df81b3bf05c91e5f722e20a59dd4c29a49da6b0)
 # Target:  CPython 3.11.6, musllinux_1_2_x86_64 (linux/amd64)
-# Plan:    sha256:0eb324ceb1a3af12e6f7139ea0588091b9b10457e336c0bb3779540ced1c7fc4: install 3, keep 0
+# Plan:    sha256:6b47253c72650a454017cc4a6f9539fbc5e426c051ab0bd858da1bf65a7f42ac: install 3, keep 0
 #
 # Build from the build context holding this file and its requirements files:
 #   DOCKER_BUILDKIT=1 docker build -f Dockerfile .

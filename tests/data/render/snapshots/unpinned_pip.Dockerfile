@@ -3,7 +3,7 @@
 #
 # Image:   alpine:3.18 (built-in release profile)
 # Target:  CPython 3.11.6, musllinux_1_2_x86_64 (linux/amd64)
-# Plan:    sha256:50d3ec7a59c982abb0b19dcbf5656bf831bac21898af801502a898778d73ce28: install 2, keep 0
+# Plan:    sha256:6ed8c9142b5a9a50ffc0ab6439958b3c818862381ad81f32f50c42f724b8a1ed: install 2, keep 0
 # Inputs:
 #   pyproject.toml sha256:ad81deffa955345f9858fcfeb0ff45f971b66238c8f71de7ee8f91224539b713
 # Warning: alpine:3.18 could not be fetched; planned for the built-in alpine:3.18 profile
