@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,10 @@ def test_install_real_musllinux_wheels(
         assert all(http.cached_blob(i.artifact.sha256) for i in plan.installs if i.artifact)
     out = capsys.readouterr().out
     assert "  | Successfully installed" in out  # pip's own output, streamed with a prefix
+    # compiled beside pip, each distribution once installed; the verify step found nothing left
+    assert re.search(r"  \| compiled (\d+) of \1 files while installing", out), out
+    assert re.search(r"  \| compiled \d+ files the install step left; (\d+) of \1 files byte-compiled\n", out), out
+    assert "  | verify: compile=0 requirements=0 imports=0" in out
     assert f"image {tag} {result.image_id}" in out
     assert result.size > result.base_size
     assert result.installed[0] == "cryptography==41.0.3"
@@ -100,8 +105,10 @@ def test_install_real_musllinux_wheels(
         docker_client, tag, "sh", "-c",
         f"ls /tmp; find /usr/lib/python3.11 -name '*.pyc' -not -path '*/site-packages/*' | head -3; "
         f"cat /{SITE}/cryptography-41.0.3.dist-info/INSTALLER; "
-        f"ls /{SITE}/yaml/__pycache__ | head -1; grep -c pyc /{SITE}/pyyaml-6.0.3.dist-info/RECORD",
+        f"ls /{SITE}/yaml/__pycache__ | head -1; grep -c pyc /{SITE}/pyyaml-6.0.3.dist-info/RECORD; "
+        f"cat /{SITE}/*.dist-info/RECORD | sort | uniq -d | wc -l",
     ).split()
+    assert leftovers[-1] == "0"  # no RECORD lists a file twice
     assert leftovers[0] == "pip"  # /tmp empty, no stray stdlib bytecode; installed by pip
     assert leftovers[1].endswith(".cpython-311.pyc")  # byte-compiled
     assert int(leftovers[2]) > 0  # and recorded in RECORD
@@ -184,7 +191,7 @@ def test_failed_requirements_check_commits_nothing(
     tag = "muslin-test-install/needy:1"
     images.append(tag)
     plan = make_plan(fixture_image_info(musl_python_image), [test_wheels["needy"]], index.base)
-    with pytest.raises(DockerError, match=r"pip check: needy 1\.0 requires absentdep, which is not installed"):
+    with pytest.raises(DockerError, match=r"requirements check: needy 1\.0 requires absentdep, which is not installed"):
         install_plan(plan, InstallOptions(tag=tag))
     assert docker_client.images.list(name="muslin-test-install/needy") == []
 
@@ -203,24 +210,29 @@ def test_interrupt_removes_container(
         text=True,
         env=cache_env,
     )
+    started = threading.Event()
+    seen: list[str] = []
+
+    def watch() -> None:  # the step headings on stdout; pip runs in a process started while planning
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("==> install wheels with pip"):
+                started.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     try:
-        deadline = time.monotonic() + 240
-        installing = False
-        while time.monotonic() < deadline and proc.poll() is None and not installing:
-            for container in docker_client.containers.list(filters=ROLE_FILTER):
-                try:
-                    procs = docker_client.api.top(container.id)["Processes"] or []
-                except Exception:
-                    continue
-                installing = any("pip install" in " ".join(p) for p in procs)
-            time.sleep(0.1)
-        assert installing, "the install step never started"
+        assert started.wait(240), f"the install step never started: {seen}"
+        assert proc.poll() is None, "the install ended before the signal"
         proc.send_signal(sig)
-        _out, err = proc.communicate(timeout=120)
+        err = proc.stderr.read() if proc.stderr is not None else ""
+        proc.wait(timeout=120)
+        watcher.join(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, "".join(seen)[-3000:] + err
     assert "muslin: aborted" in err or "muslin: interrupted" in err
     assert docker_client.containers.list(all=True, filters=ROLE_FILTER) == []
     assert docker_client.images.list(name="muslin-test-install/interrupted") == []

@@ -18,9 +18,9 @@ from muslin.install.commit import commit_config, human_size, image_labels, parse
 from muslin.install.container import InstallOptions, check_plan, image_reference
 from muslin.install.dockerhost import context_endpoint
 from muslin.install.dryrun import describe_install
-from muslin.install.payload import payload_entries
+from muslin.install.payload import libraries_for, payload_entries
 from muslin.install.steps import SCRIPT_DIR, WHEEL_DIR, make_steps
-from muslin.install.verify import pip_check_problems, top_level_modules
+from muslin.install.verify import top_level_modules, verify_failures
 from muslin.plan.model import VenvDecision
 from tests.support.wheels import build_wheel
 
@@ -63,14 +63,17 @@ def test_build_tar_spills_large_streams_to_disk(tmp_path: Path) -> None:
 
 def test_payload_has_wheels_scripts_and_helpers(wheels: list[Path]) -> None:
     named = [(w.name, w) for w in wheels]
-    names = {e.name for e in payload_entries(named, with_libraries=True)}
+    names = {e.name for e in payload_entries(named, ("installer", "packaging"))}
     assert f"{WHEEL_DIR.lstrip('/')}/{wheels[0].name}" in names
     assert f"{SCRIPT_DIR.lstrip('/')}/import_modules.py" in names
     assert any(n.endswith("/lib/installer/__init__.py") for n in names)
     assert any(n.endswith("/lib/packaging/requirements.py") for n in names)
     assert not any("__pycache__" in n for n in names)
-    without = {e.name for e in payload_entries(named, with_libraries=False)}
-    assert not any("/lib/" in n for n in without)
+    assert f"{SCRIPT_DIR.lstrip('/')}/verify_installed.py" in names
+    pip_path = {e.name for e in payload_entries(named, libraries_for(True, "3.11"))}
+    assert any(n.endswith("/lib/packaging/requirements.py") for n in pip_path)
+    assert not any("/lib/installer/" in n for n in pip_path)
+    assert libraries_for(False, "3.11") == ("packaging", "installer")
 
 
 # -- steps --------------------------------------------------------------------
@@ -86,8 +89,9 @@ def test_steps_with_pip(wheels: list[Path]) -> None:
     assert {"--no-index", "--no-deps", "--no-compile"} <= set(argv)
     assert argv[-2:] == tuple(f"{WHEEL_DIR}/{w.name}" for w in wheels)
     assert "PIP_BREAK_SYSTEM_PACKAGES" not in steps.install.env
-    assert steps.check is not None and steps.check.argv[1:] == ("-m", "pip", "check")
-    assert steps.imports is not None and steps.imports.argv[-2:] == ("alpha", "beta_pkg")
+    assert steps.verify is not None and steps.verify.argv[1] == f"{SCRIPT_DIR}/verify_installed.py"
+    assert steps.verify.argv[2:] == (f"{SCRIPT_DIR.rsplit('/', 1)[0]}/lib", "/tmp/muslin-install", "alpha", "beta-pkg", "--", "alpha", "beta_pkg")
+    assert steps.cleanup is None  # the verify step removes the work directory
     assert steps.prepare == ()
     assert steps.idle_commands[0] == ("/bin/sleep", "2147483647")
 
@@ -97,9 +101,7 @@ def test_steps_without_pip_use_installer(wheels: list[Path]) -> None:
     steps = make_steps(plan, tuple(w.name for w in wheels), ())
     assert not steps.use_pip
     assert steps.install is not None and steps.install.argv[1] == f"{SCRIPT_DIR}/install_wheels.py"
-    assert steps.check is not None and steps.check.argv[1] == f"{SCRIPT_DIR}/check_requirements.py"
-    assert steps.check.argv[3:] == ("alpha", "beta-pkg")
-    assert steps.imports is None  # no modules to import
+    assert steps.verify is not None and steps.verify.argv[-3:] == ("alpha", "beta-pkg", "--")  # no modules to import
 
 
 def test_steps_venv_and_break_system_packages(wheels: list[Path]) -> None:
@@ -114,6 +116,13 @@ def test_steps_venv_and_break_system_packages(wheels: list[Path]) -> None:
     breaking = make_plan(fixture_image_info(IMAGE), wheels, "http://x/", venv=VenvDecision(None, True, "", True))
     install = make_steps(breaking, ("a.whl",), None).install
     assert install is not None and install.env["PIP_BREAK_SYSTEM_PACKAGES"] == "1"
+
+
+def test_steps_for_the_images_own_venv_create_nothing(wheels: list[Path]) -> None:
+    own = VenvDecision("/opt/venv", True, "the image's active virtual environment", exists=True)
+    steps = make_steps(make_plan(fixture_image_info(IMAGE), wheels, "http://x/", venv=own), ("a.whl",), None)
+    assert not [e for e in steps.prepare if "venv" in e.argv]
+    assert steps.python == "/opt/venv/bin/python" and steps.env_changes == {}
 
 
 def test_apk_packages_need_a_network(wheels: list[Path]) -> None:
@@ -177,17 +186,53 @@ def test_top_level_modules_bad_wheel(tmp_path: Path) -> None:
         top_level_modules(bad)
 
 
-def test_pip_check_problems_split_by_installed_names() -> None:
-    lines = [
-        "requests 2.34.2 requires idna, which is not installed.",
-        "oldapk 1.0 has requirement six>=2, but you have six 1.0.",
-        "Foo-Bar 1.0 has requirement Typing_Extensions>=5, but you have typing-extensions 4.16.0.",
-        "weird output",
-        "No broken requirements found.",
+def test_verify_failures_from_the_verify_output() -> None:
+    ok = ["compiled 0 files the install step left; 3 of 3 files byte-compiled", "warning (not caused by this install): old 1.0 requires gone, which is not installed.",
+          "No broken requirements found.", "importing alpha", "verify: compile=0 requirements=0 imports=0"]
+    assert verify_failures(ok, [], 0) == ([], ["old 1.0 requires gone, which is not installed."])
+    bad = ["compiled 3 of 3 files", "needy 1.0 requires absentdep, which is not installed.", "importing needy",
+           "a banner printed on import", "verify: compile=0 requirements=1 imports=1"]
+    failures, _ = verify_failures(bad, ["FAILED needy: ImportError: libx.so"], 1)
+    assert failures == [
+        "requirements check: needy 1.0 requires absentdep, which is not installed.",
+        "import needy: ImportError: libx.so",
     ]
-    ours, others = pip_check_problems(lines, ["requests", "typing-extensions"])
-    assert ours == [lines[0], lines[2], "weird output"]
-    assert others == [lines[1]]
+    died = ["compiled 3 of 3 files", "No broken requirements found.", "importing alpha", "importing crashy"]
+    assert verify_failures(died, [], -11)[0] == ["import crashy: the interpreter died (exit code -11)"]
+    assert verify_failures([], ["Traceback", "MemoryError"], 1)[0] == ["byte-compiling failed (exit code 1): MemoryError"]
+
+
+def test_verify_script_in_one_process(tmp_path: Path) -> None:
+    """verify_installed.py on the host: compiles a dist's files, checks, imports, removes the work dir."""
+    import os
+
+    import packaging
+
+    site = tmp_path / "site"
+    pkg = site / "demo_verify"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("VALUE = 1\n")
+    info = site / "demo_verify-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-verify\nVersion: 1.0\n\n")
+    (info / "WHEEL").write_text("Wheel-Version: 1.0\nTag: py3-none-any\n")
+    (info / "RECORD").write_text("demo_verify/__init__.py,,\ndemo_verify-1.0.dist-info/METADATA,,\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    lib = str(Path(packaging.__file__).parent.parent)
+    env = {**os.environ, "PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1"}
+    script = [sys.executable, str(SCRIPTS / "verify_installed.py"), lib, str(work)]
+    # (compile_installed only looks in sysconfig's site-packages: nothing to compile here; the docker tests compile)
+    result = subprocess.run([*script, "demo-verify", "--", "demo_verify", "json"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "verify: compile=0 requirements=0 imports=0"
+    assert "importing demo_verify" in result.stdout
+    assert not work.exists()  # removed once everything passed
+    work.mkdir()
+    failed = subprocess.run([*script, "demo-verify", "--", "no_such_module_xyz"], capture_output=True, text=True, env=env)
+    assert failed.returncode == 1
+    assert failed.stdout.splitlines()[-1] == "verify: compile=0 requirements=0 imports=1"
+    assert work.exists()  # kept: nothing will be committed anyway
 
 
 def _run_script(name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -353,3 +398,52 @@ def test_steps_bytecode_environment(wheels: list[Path]) -> None:
     stripped = make_steps(plan, ("a.whl",), ("a",), image_has_bytecode=False)
     assert all(e.env.get("PYTHONPYCACHEPREFIX") == "/tmp/muslin-install/pycache" for e in stripped.execs)
     assert stripped.install is not None and stripped.install.env["PIP_ROOT_USER_ACTION"] == "ignore"
+
+
+# -- pip_waiter.py --------------------------------------------------------------
+
+
+def _waiter(tmp_path: Path, request: dict[str, object] | None, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run pip_waiter.py on this host; the go file is written once the waiter runs."""
+    import os
+    import time
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    go = tmp_path / "go.json"
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "pip_waiter.py"), str(go), str(tmp_path / "pycache"), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},  # as the prestart starts it
+    )
+    try:
+        if request is not None:
+            time.sleep(0.3)
+            partial = go.with_suffix(".tmp")
+            partial.write_text(json.dumps(request))
+            partial.rename(go)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_pip_waiter_runs_pip_for_its_own_interpreter(tmp_path: Path) -> None:
+    request = {"python": sys.executable, "args": ["--version"], "env": {"PIP_DISABLE_PIP_VERSION_CHECK": "1"}}
+    result = _waiter(tmp_path, request)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("pip ")
+    failing = _waiter(tmp_path / "b", {"python": sys.executable, "args": ["install", "--no-index", "no-such-pkg-xyz"]})
+    assert failing.returncode == 1 and "no-such-pkg-xyz" in failing.stderr
+
+
+def test_pip_waiter_declines_other_interpreters_and_exit(tmp_path: Path) -> None:
+    from muslin.install.prestart import WAITER_NOT_USED
+
+    other = _waiter(tmp_path / "a", {"python": "/nonexistent/python3", "args": ["--version"], "env": {}})
+    assert other.returncode == WAITER_NOT_USED and other.stdout == ""
+    told = _waiter(tmp_path / "b", {"exit": True})
+    assert told.returncode == WAITER_NOT_USED and told.stdout == ""
+    warm_only = _waiter(tmp_path / "c", None, "--no-pip")
+    assert warm_only.returncode == 0 and warm_only.stdout == ""

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 from conftest import ROLE_FILTER
+from install_helpers import fixture_image_info, make_plan
 
 from muslin.facts.inspector import inspect_opened
 from muslin.facts.model import facts_from_cache, facts_to_cache
 from muslin.image.sources.daemon import DaemonSource, FactsCache
+from muslin.install.container import InstallOptions, install_plan
 from muslin.install.prestart import Prestart
 from muslin.install.steps import PYCACHE_DIR
 from tests.support.index_server import IndexServer
@@ -84,11 +86,17 @@ def test_prestart_warms_bytecode_and_is_adopted(docker_client: Any, musl_python_
         state = docker_client.api.inspect_container(taken.container_id)
         assert state["State"]["Running"] and state["HostConfig"]["NetworkMode"] == "none"
         assert state["Config"]["Labels"]["org.muslin.role"] == "install"
-        # the fixture ships no .pyc: pip's were compiled into the prefix the install uses
-        found = _exec(docker_client, taken.container_id, "find", PYCACHE_DIR, "-path", "*pip/_internal/commands*")
+        # the fixture ships no .pyc: the waiting pip compiles its modules into the prefix the install uses
+        assert taken.waiter is not None and taken.waiter.running()
+        deadline = time.monotonic() + 120
+        found = ""
+        while "install.cpython-311.pyc" not in found and time.monotonic() < deadline:
+            found = _exec(docker_client, taken.container_id, "find", PYCACHE_DIR, "-path", "*pip/_internal/commands*")
+            time.sleep(0.2)
         assert "install.cpython-311.pyc" in found
         prestart.discard()  # adopted: no longer the prestart's to remove
         assert docker_client.api.inspect_container(taken.container_id)["State"]["Running"]
+        taken.waiter.close()
     finally:
         prestart.discard()
         for container in docker_client.containers.list(all=True, filters={"name": prestart.name}):
@@ -153,3 +161,47 @@ def test_interrupt_while_planning_removes_the_prestarted_container(
     assert "plan made" not in out  # interrupted while planning
     assert docker_client.containers.list(all=True, filters=ROLE_FILTER) == []
     assert docker_client.images.list(name="muslin-test-install/early") == []
+
+
+def _installed_state(client: Any, tag: str) -> list[str]:
+    out = client.containers.run(
+        tag,
+        ["sh", "-c", "ls -A /tmp | wc -l; find /usr/lib/python3.11 -name '*.pyc' -not -path '*/site-packages/*' | wc -l; "
+         "cat /usr/lib/python3.11/site-packages/plainpkg-1.0.dist-info/INSTALLER; "
+         "ls /usr/lib/python3.11/site-packages/plainpkg/__pycache__ | wc -l; python3 -c 'import plainpkg, tinyapk; print(tinyapk.FROM)'"],
+        remove=True, network_mode="none",
+    )
+    return (out.decode() if isinstance(out, bytes) else str(out)).split()
+
+
+def test_waiting_pip_runs_the_install(
+    docker_client: Any, musl_python_image: str, index: IndexServer, test_wheels: dict[str, Path], images: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The pip started while planning installs the wheels; nothing of it is left in the image."""
+    tag = "muslin-test-install/waiter:1"
+    images.append(tag)
+    plan = make_plan(fixture_image_info(musl_python_image), [test_wheels["plainpkg"], test_wheels["tinyapk"]], index.base)
+    prestart = Prestart(musl_python_image, None).start()
+    install_plan(plan, InstallOptions(tag=tag), prestart=prestart)
+    out = capsys.readouterr().out
+    assert "==> install wheels with pip (pip started while planning)" in out
+    assert "  | Successfully installed plainpkg-1.0 tinyapk-1.0" in out
+    assert _installed_state(docker_client, tag) == ["0", "0", "pip", "1", "wheel"]
+    assert docker_client.containers.list(all=True, filters={"name": prestart.name}) == []
+
+
+def test_waiting_pip_declines_for_the_installer_path(
+    docker_client: Any, musl_python_image: str, index: IndexServer, test_wheels: dict[str, Path], images: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Adopted with a waiting pip, but the plan installs with installer: the waiter exits, installer runs."""
+    tag = "muslin-test-install/waiter-declined:1"
+    images.append(tag)
+    plan = make_plan(fixture_image_info(musl_python_image), [test_wheels["plainpkg"], test_wheels["tinyapk"]], index.base)
+    prestart = Prestart(musl_python_image, None).start()
+    install_plan(plan, InstallOptions(tag=tag, installer="installer"), prestart=prestart)
+    out = capsys.readouterr().out
+    assert "==> install wheels with installer" in out
+    assert "pip started while planning" not in out
+    assert _installed_state(docker_client, tag) == ["0", "0", "muslin", "1", "wheel"]

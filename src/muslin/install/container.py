@@ -10,8 +10,10 @@ SIGTERM included).
 
 from __future__ import annotations
 
+import json
 import tempfile
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,24 +22,26 @@ from typing import Any
 from muslin.errors import DockerError, UsageError
 from muslin.index.http import HttpClient
 from muslin.install import commit as commit_mod
-from muslin.install.archive import build_tar
+from muslin.install.archive import TarEntry, build_tar
 from muslin.install.console import InstallConsole
 from muslin.install.dockerhost import connect
 from muslin.install.fetch import DEFAULT_JOBS, client_for, fetch_wheels
-from muslin.install.payload import check_helper_python, payload_entries
-from muslin.install.prestart import Prestart
+from muslin.install.payload import check_helper_python, libraries_for, payload_entries
+from muslin.install.prestart import WAITER_NOT_USED, Prestart, Waiter
 from muslin.install.pull import ensure_image
 from muslin.install.runner import ContainerRunner, ExecResult, docker_message
 from muslin.install.signals import interrupts_deferred, sigterm_as_interrupt
 from muslin.install.steps import (
     CONTAINER_LABEL,
     CONTAINER_ROLE,
+    GO_FILE,
+    INSTALLED_MARKER,
     INSTALLERS,
     Exec,
     InstallSteps,
     make_steps,
 )
-from muslin.install.verify import modules_for, pip_check_problems
+from muslin.install.verify import modules_for, verify_failures
 from muslin.plan.model import Plan
 
 
@@ -153,6 +157,8 @@ class _Install:
         self.container_name = f"muslin-install-{uuid.uuid4().hex[:12]}"
         """Known before the daemon answers, so an interrupted create can still be cleaned up."""
         self.created = False
+        self.waiter: Waiter | None = None
+        """pip started in the prestarted container while planning (see :mod:`muslin.install.prestart`)."""
 
     def run(self) -> InstallResult:
         plan, con = self.plan, self.console
@@ -183,14 +189,33 @@ class _Install:
                 image_has_bytecode=self._image_has_bytecode(),
             )
             con.step(f"copying {len(named)} wheels into the container")
-            with build_tar(payload_entries(named, with_libraries=not steps.use_pip)) as stream:
+            libraries = libraries_for(steps.use_pip, plan.target.python_version) if named else ()
+            with build_tar(payload_entries(named, libraries)) as stream:
                 runner.put_archive("/", stream)
             for step in steps.prepare:
                 self._run(runner, step)
+            early = None
+            if steps.install is not None and steps.compile_early is not None:
+                early = runner.start(steps.compile_early.argv, steps.compile_early.env)
+            waiting = self._waiter_for(steps)
+            if self.waiter is not None:
+                go = self._go(steps if waiting else None)
+                with build_tar([TarEntry(GO_FILE.lstrip("/"), data=go)]) as stream:
+                    runner.put_archive("/", stream)
+                if not waiting:
+                    # told to exit: wait for it, it may still be writing bytecode into the work directory
+                    runner.follow(self.waiter.exec_id, self.waiter.stream, echo=False, what="pip")
             if steps.install is not None:
-                self._run(runner, steps.install)
-            self._compile_and_verify(runner, steps)
-            self._run(runner, steps.cleanup)
+                if waiting:
+                    self._install_by_waiter(runner, steps.install)
+                else:
+                    self._run(runner, steps.install)
+                if early is not None:
+                    self._finish_early_compile(runner, *early)
+            if steps.verify is not None:
+                self._verify(runner, steps.verify)
+            if steps.cleanup is not None:
+                self._run(runner, steps.cleanup)
             con.step(f"committing {self.options.tag}")
             conf = commit_mod.commit_config(base, commit_mod.image_labels(plan, base), plan.venv.path)
             assert self.container_id is not None
@@ -198,6 +223,8 @@ class _Install:
         finally:
             background.shutdown(wait=False, cancel_futures=True)
             self._remove()
+            if self.waiter is not None:
+                self.waiter.close()
         con.result(f"image {result.reference} {result.image_id}")
         con.result(
             f"size {commit_mod.human_size(result.size)} "
@@ -230,7 +257,46 @@ class _Install:
         if taken is None:
             return None
         self.container_id, self.container_name, self.created = taken.container_id, taken.name, True
+        self.waiter = taken.waiter
         return ContainerRunner(self.client, self.container_id, self.console)
+
+    def _waiter_for(self, steps: InstallSteps) -> bool:
+        """Whether the waiting pip runs the install: pip of the base interpreter, nothing to prepare."""
+        install = steps.install
+        if self.waiter is None or install is None or not steps.use_pip or steps.prepare:
+            return False
+        if steps.python != steps.base_python or install.argv[1:3] != ("-m", "pip"):
+            return False
+        return self.waiter.running()
+
+    @staticmethod
+    def _go(steps: InstallSteps | None) -> bytes:
+        """The waiter's instructions: the pip command, or ``exit``."""
+        if steps is None or steps.install is None:
+            return json.dumps({"exit": True}).encode()
+        install = steps.install
+        request = {"python": install.argv[0], "args": list(install.argv[3:]), "env": install.env}
+        return json.dumps(request).encode()
+
+    def _finish_early_compile(
+        self, runner: ContainerRunner, exec_id: str, stream: Iterable[tuple[bytes | None, bytes | None]]
+    ) -> None:
+        """Tell the compile watcher the install is done; wait for it (the verify step compiles what it missed)."""
+        with build_tar([TarEntry(INSTALLED_MARKER.lstrip("/"), data=b"")]) as marker:
+            runner.put_archive("/", marker)
+        result = runner.follow(exec_id, stream, what="the compile watcher")
+        if result.exit_code != 0:
+            self.console.warn(f"compiling beside the install ended with exit code {result.exit_code}; the verify step compiles")
+
+    def _install_by_waiter(self, runner: ContainerRunner, step: Exec) -> None:
+        """``step`` (pip install) run by the waiting pip; by a new process if the waiter declines."""
+        assert self.waiter is not None
+        self.console.step(f"{step.purpose} (pip started while planning)")
+        result = runner.follow(self.waiter.exec_id, self.waiter.stream, what="pip")
+        if result.exit_code == WAITER_NOT_USED:
+            self._run(runner, step)
+        elif result.exit_code != 0:
+            raise DockerError(f"{step.purpose} failed in the container (exit code {result.exit_code}); nothing committed")
 
     def _start(self, reference: str, steps: InstallSteps) -> ContainerRunner:
         from docker.errors import APIError, DockerException
@@ -295,64 +361,15 @@ class _Install:
             raise DockerError(f"{step.purpose} failed in the container (exit code {result.exit_code}); nothing committed")
         return result
 
-    def _compile_and_verify(self, runner: ContainerRunner, steps: InstallSteps) -> None:
-        """Byte-compile, check requirements and import the modules; raise on failure.
-
-        The requirements check runs beside the compilation (it reads metadata only);
-        the import check starts when the compilation is done, so it loads the new
-        ``.pyc`` files instead of compiling every module it imports a second time.
-        Their output is printed afterwards, in this order.
-        """
-        execs = [e for e in (steps.compile, steps.check, steps.imports) if e is not None]
-        if not execs:
-            return
-        self.console.step(", ".join(e.purpose for e in execs))
-        with ThreadPoolExecutor(max_workers=len(execs), thread_name_prefix="muslin-verify") as pool:
-            first = [e for e in execs if e is not steps.imports]
-            futures = {e.purpose: pool.submit(runner.run, e.argv, e.env, "/", False) for e in first}
-            if steps.compile is not None:
-                futures[steps.compile.purpose].result()
-            if steps.imports is not None:
-                imports = steps.imports
-                futures[imports.purpose] = pool.submit(runner.run, imports.argv, imports.env, "/", False)
-            results = [futures[e.purpose].result() for e in execs]
-        failures: list[str] = []
-        for step, result in zip(execs, results, strict=True):
-            runner.replay(result)
-            if step is steps.compile:
-                if result.exit_code != 0:
-                    failures.append(f"byte-compiling failed (exit code {result.exit_code})")
-            elif step is steps.imports:
-                failures += self._import_failures(result)
-            else:
-                failures += self._check_failures(result, steps.use_pip)
+    def _verify(self, runner: ContainerRunner, step: Exec) -> None:
+        """Run the verify step (compile, requirements check, imports); raise on failure."""
+        self.console.step(step.purpose)
+        result = runner.run(step.argv, step.env)
+        failures, warnings = verify_failures(result.stdout, result.stderr, result.exit_code)
+        for line in warnings:
+            self.console.warn(f"not caused by this install: {line}")
         if failures:
             raise DockerError("verification failed, nothing committed: " + " | ".join(failures))
-
-    def _check_failures(self, result: ExecResult, use_pip: bool) -> list[str]:
-        if not use_pip:
-            if result.exit_code == 0:
-                return []
-            return ["requirements check: " + ("; ".join(result.stdout) or f"exit code {result.exit_code}")]
-        ours, others = pip_check_problems(result.stdout, (i.name for i in self.plan.installs))
-        for line in others:
-            self.console.warn(f"not caused by this install: {line}")
-        if ours:
-            return ["pip check: " + "; ".join(ours)]
-        if result.exit_code != 0 and not others:
-            return [f"pip check: exit code {result.exit_code}: " + " ".join(result.stderr[-1:])]
-        return []
-
-    @staticmethod
-    def _import_failures(result: ExecResult) -> list[str]:
-        if result.exit_code == 0:
-            return []
-        failed = [line.removeprefix("FAILED ") for line in result.stderr if line.startswith("FAILED ")]
-        if not failed:
-            started = [line[len("importing ") :] for line in result.stdout if line.startswith("importing ")]
-            culprit = started[-1] if started else "?"
-            failed = [f"{culprit}: the interpreter died (exit code {result.exit_code})"]
-        return ["import " + "; ".join(failed)]
 
     def _remove(self) -> None:
         if not self.created:

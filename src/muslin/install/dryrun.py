@@ -7,8 +7,15 @@ import shlex
 from muslin import __version__
 from muslin.install import commit as commit_mod
 from muslin.install.container import InstallOptions, check_plan, image_reference
-from muslin.install.payload import HELPER_LIBRARIES
-from muslin.install.steps import CONTAINER_LABEL, CONTAINER_ROLE, WHEEL_DIR, WORK_DIR, make_steps
+from muslin.install.payload import libraries_for
+from muslin.install.steps import (
+    CONTAINER_LABEL,
+    CONTAINER_ROLE,
+    WAITER_SCRIPT,
+    WHEEL_DIR,
+    WORK_DIR,
+    make_steps,
+)
 from muslin.plan.model import Plan
 
 
@@ -31,13 +38,21 @@ def describe_install(plan: Plan, options: InstallOptions) -> list[str]:
         assert item.artifact is not None
         lines.append(f"           {item.artifact.filename}  ({item.artifact.index}, sha256:{item.artifact.sha256[:12]}...)")
     copied = f"{len(installs)} wheels -> {WHEEL_DIR}"
-    if installs and not steps.use_pip:
-        copied += f", {' and '.join(HELPER_LIBRARIES)} from this host -> {WORK_DIR}/lib"
+    libraries = libraries_for(steps.use_pip, plan.target.python_version) if installs else ()
+    if libraries:
+        copied += f", {' and '.join(libraries)} from this host -> {WORK_DIR}/lib"
     lines.append(f"copy:      {copied} (put_archive)")
     for step in steps.execs:
         lines.append(f"run:       {step.shell()}    # {step.purpose}")
-        if step is steps.install and steps.compile is not None:
-            lines.append("           then, side by side (the import check once compiling is done):")
+        if step is steps.install and steps.use_pip and steps.python == steps.base_python and not steps.prepare:
+            lines.append(
+                "           (run by a pip started in the container while planning, if it could start; "
+                f"see {WAITER_SCRIPT})"
+            )
+        if step is steps.verify:
+            lines.append(
+                f"           (one process: compiles what is left while checking requirements, imports once compiled, removes {WORK_DIR} when all passed)"
+            )
     for item in plan.keeps:
         lines.append(f"keep:      {item.display_name} {item.version} ({item.source})")
     labels = ", ".join(f"{k}={v}" for k, v in {

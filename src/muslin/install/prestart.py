@@ -2,11 +2,15 @@
 
 ``muslin install`` knows the image before it has a plan.  A background thread
 creates and starts the container from the local image (no pull: a missing image
-is left to the install, which pulls it), then runs :data:`WARM_UP` in it: in an
-image without ``.pyc`` files it imports pip and the standard library modules the
-install steps use, with ``PYTHONPYCACHEPREFIX`` in the work directory, so the
-install and verification processes find that bytecode instead of compiling it
-again.  The work directory is removed before commit, as always.
+is left to the install, which pulls it), copies muslin's scripts in and starts
+``scripts/pip_waiter.py`` with the image's ``python3``: it imports pip's install
+command (in an image without ``.pyc`` files compiling it, and the standard
+library modules the verify step uses, into a ``PYTHONPYCACHEPREFIX`` in the work
+directory, which later processes use) and waits for the wheels.  The install
+then hands it the ``pip install`` command (:class:`Waiter`) instead of starting
+a new pip, when the plan installs with that interpreter's pip.  With
+``--installer installer`` the script only warms the bytecode.  The work
+directory is removed before commit, as always.
 
 The install adopts the container only if it was started from the image ID the
 install then runs from, on the same network; anything else (and every failure,
@@ -18,28 +22,47 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any
 
+from muslin.install.archive import TarEntry, build_tar
 from muslin.install.signals import interrupts_deferred
-from muslin.install.steps import CONTAINER_LABEL, CONTAINER_ROLE, IDLE_SLEEP, PYCACHE_DIR
-
-WARM_UP = (
-    "import os, sys\n"
-    "pyc = os.path.join(os.path.dirname(os.__file__), '__pycache__', 'os.' + sys.implementation.cache_tag + '.pyc')\n"
-    "if os.path.exists(pyc):\n"
-    "    sys.exit(0)\n"
-    "import csv, hashlib, importlib.metadata, json, py_compile, shutil, sysconfig, traceback\n"
-    "import concurrent.futures.process, multiprocessing.pool\n"
-    "if '--no-pip' in sys.argv:\n"
-    "    sys.exit(0)\n"
-    "try:\n"
-    "    import pip._internal.cli.main, pip._internal.commands.install, pip._internal.commands.check\n"
-    "    import pip._internal.operations.install.wheel, pip._internal.operations.check\n"
-    "except ImportError:\n"
-    "    pass\n"
+from muslin.install.steps import (
+    CONTAINER_LABEL,
+    CONTAINER_ROLE,
+    GO_FILE,
+    IDLE_SLEEP,
+    PYCACHE_DIR,
+    SCRIPT_DIR,
+    WAITER_SCRIPT,
+    WORK_DIR,
 )
-"""Run with ``python3`` from the image's PATH; a different interpreter only wastes its own cache."""
+
+WAITER_NOT_USED = 99
+"""``pip_waiter.py``'s exit status when it did not run pip (the install runs its own)."""
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """``pip_waiter.py`` running in the container: its exec and demuxed output stream."""
+
+    exec_id: str
+    stream: Iterable[tuple[bytes | None, bytes | None]]
+    client: Any
+    """The prestart's Docker client the stream reads from: close it when done."""
+
+    def running(self) -> bool:
+        from docker.errors import DockerException
+
+        try:
+            return bool(self.client.api.exec_inspect(self.exec_id).get("Running"))
+        except DockerException:
+            return False
+
+    def close(self) -> None:
+        self.client.close()
 
 
 @dataclass(frozen=True)
@@ -50,6 +73,7 @@ class Prestarted:
     name: str
     image_id: str
     network: str
+    waiter: Waiter | None = None
 
 
 class Prestart:
@@ -69,6 +93,7 @@ class Prestart:
         self._discarded = False
         self._container_id: str | None = None
         self._image_id: str | None = None
+        self._waiter: Waiter | None = None
         self._started = threading.Event()
         self._warm = threading.Event()
         self._thread = threading.Thread(target=self._work, name="muslin-prestart", daemon=True)
@@ -120,23 +145,38 @@ class Prestart:
             self._image_id = image_id
 
     def _warm_up(self) -> None:
+        """Copy the waiter in and start it (``--installer installer``: run it to its end)."""
         api = self.client.api
         assert self._container_id is not None
+        script = files("muslin.install.scripts").joinpath(WAITER_SCRIPT).read_bytes()
+        entries = [TarEntry(WORK_DIR.lstrip("/")), TarEntry(SCRIPT_DIR.lstrip("/"))]
+        entries.append(TarEntry(f"{SCRIPT_DIR.lstrip('/')}/{WAITER_SCRIPT}", data=script))
+        with build_tar(entries) as stream:
+            api.put_archive(self._container_id, "/", stream)
+        argv = ["python3", f"{SCRIPT_DIR}/{WAITER_SCRIPT}", GO_FILE, PYCACHE_DIR]
         exec_id = api.exec_create(
             self._container_id,
-            ["python3", "-c", WARM_UP, *([] if self.warm_pip else ["--no-pip"])],
+            [*argv, *([] if self.warm_pip else ["--no-pip"])],
             stdout=True,
             stderr=True,
             user="0",
-            environment={"PYTHONPYCACHEPREFIX": PYCACHE_DIR},
+            environment={"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
         )["Id"]
-        api.exec_start(exec_id)
+        if not self.warm_pip:
+            api.exec_start(exec_id)
+            return
+        output = api.exec_start(exec_id, stream=True, demux=True)
+        with self._lock:
+            if not self._discarded:
+                self._waiter = Waiter(exec_id, output, self.client)
 
     def take(self, image_id: str, network: str | None) -> Prestarted | None:
         """The running container when it matches; None (and removed) otherwise.
 
-        Waits for the warm-up to finish: the install's first Python process would
-        compile the same modules otherwise.
+        Waits until the waiter runs (with ``--installer installer``: until the
+        warm-up is done, the install's first Python process would compile the same
+        modules otherwise).  The returned :class:`Waiter` owns the prestart's
+        Docker client from then on.
         """
         self._started.wait()
         with self._lock:
@@ -149,8 +189,12 @@ class Prestart:
             if self._discarded:
                 return None
             self._discarded = True
-        self._close()
-        return Prestarted(container_id=container_id, name=self.name, image_id=image_id, network=self.network)
+            waiter = self._waiter
+        if waiter is None:
+            self._close()
+        return Prestarted(
+            container_id=container_id, name=self.name, image_id=image_id, network=self.network, waiter=waiter
+        )
 
     def discard(self) -> None:
         """Remove the container unless adopted (idempotent; waits for a create in flight)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import codecs
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -56,6 +56,13 @@ class ContainerRunner:
         self, argv: Sequence[str], env: Mapping[str, str] | None = None, workdir: str = "/", echo: bool = True
     ) -> ExecResult:
         """Run ``argv``; print its output live (``echo``) and keep it; exit code from exec inspect."""
+        exec_id, stream = self.start(argv, env, workdir)
+        return self.follow(exec_id, stream, echo, what=argv[0])
+
+    def start(
+        self, argv: Sequence[str], env: Mapping[str, str] | None = None, workdir: str = "/"
+    ) -> tuple[str, Iterable[tuple[bytes | None, bytes | None]]]:
+        """Start ``argv``: its exec ID and demuxed output stream (for :meth:`follow`)."""
         from docker.errors import DockerException
 
         api = self.client.api
@@ -70,17 +77,28 @@ class ContainerRunner:
                 workdir=workdir,
             )["Id"]
             stream = api.exec_start(exec_id, stream=True, demux=True)
-            result = ExecResult(exit_code=-1)
-            splitters = {"stdout": _LineSplitter(), "stderr": _LineSplitter()}
+        except DockerException as exc:
+            raise DockerError(f"running {argv[0]} in the container failed: {docker_message(exc)}") from None
+        return str(exec_id), stream
+
+    def follow(
+        self, exec_id: str, stream: Iterable[tuple[bytes | None, bytes | None]], echo: bool = True, what: str = "a command"
+    ) -> ExecResult:
+        """Read a started exec's demuxed ``stream`` to its end; exit code from exec inspect."""
+        from docker.errors import DockerException
+
+        result = ExecResult(exit_code=-1)
+        splitters = {"stdout": _LineSplitter(), "stderr": _LineSplitter()}
+        try:
             for out_chunk, err_chunk in stream:
                 for name, chunk in (("stdout", out_chunk), ("stderr", err_chunk)):
                     if chunk:
                         self._emit(result, name, splitters[name].feed(chunk), echo)
             for name, splitter in splitters.items():
                 self._emit(result, name, splitter.flush(), echo)
-            code = api.exec_inspect(exec_id)["ExitCode"]
+            code = self.client.api.exec_inspect(exec_id)["ExitCode"]
         except DockerException as exc:
-            raise DockerError(f"running {argv[0]} in the container failed: {docker_message(exc)}") from None
+            raise DockerError(f"running {what} in the container failed: {docker_message(exc)}") from None
         result.exit_code = int(code) if code is not None else -1
         return result
 

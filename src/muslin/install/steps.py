@@ -23,6 +23,11 @@ CONTAINER_ROLE = "install"
 IDLE_SLEEP: tuple[str, ...] = ("/bin/sleep", "2147483647")
 
 PYCACHE_DIR = f"{WORK_DIR}/pycache"
+WAITER_SCRIPT = "pip_waiter.py"
+INSTALLED_MARKER = f"{WORK_DIR}/installed"
+"""Copied in when the install step succeeded: the compile watcher's last look."""
+GO_FILE = f"{WORK_DIR}/go.json"
+"""Copied in last: tells a waiting ``pip_waiter.py`` what to run (see :mod:`muslin.install.prestart`)."""
 
 _PY_ENV = {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 """Every Python run: live output; existing bytecode is used but none is written, so no stray
@@ -63,11 +68,15 @@ class InstallSteps:
     """Container paths of the wheels, in install order."""
     prepare: tuple[Exec, ...]
     install: Exec | None
-    compile: Exec | None
-    """Byte-compile the installed files (in parallel; the install itself does not compile)."""
-    check: Exec | None
-    imports: Exec | None
-    cleanup: Exec
+    compile_early: Exec | None
+    """Beside the pip install: byte-compile each distribution as soon as pip has installed it
+    (``compile_installed.py --watch``); the verify step compiles what it missed."""
+    verify: Exec | None
+    """One process: byte-compile the installed files (in parallel; the install itself does not
+    compile), check requirements, import the top-level modules, and (when all passed) remove
+    the work directory (``verify_installed.py``)."""
+    cleanup: Exec | None
+    """Remove the work directory when no verify step does it."""
     idle_commands: tuple[tuple[str, ...], ...]
     """Long-lived container commands to try in order (the first that starts is used)."""
     env_changes: dict[str, str]
@@ -75,8 +84,8 @@ class InstallSteps:
 
     @property
     def execs(self) -> tuple[Exec, ...]:
-        optional = (self.install, self.compile, self.check, self.imports)
-        return (*self.prepare, *(e for e in optional if e is not None), self.cleanup)
+        optional = (self.compile_early, self.install, self.verify, self.cleanup)
+        return (*self.prepare, *(e for e in optional if e is not None))
 
 
 def pip_available(plan: Plan) -> bool:
@@ -116,7 +125,7 @@ def make_steps(
     prepare: list[Exec] = []
     if plan.apk_packages:
         prepare.append(Exec("add apk packages", ("apk", "add", "--no-cache", *plan.apk_packages)))
-    if venv:
+    if venv and not plan.venv.exists:  # the image's own venv (plan.venv.exists) is used as it is
         argv = [base, "-m", "venv", "--without-pip"]
         if plan.venv.system_site_packages:
             argv.append("--system-site-packages")
@@ -124,9 +133,9 @@ def make_steps(
     wheel_paths = tuple(f"{WHEEL_DIR}/{name}" for name in wheel_files)
     names = tuple(i.name for i in plan.installs)
     install: Exec | None = None
-    compile_step: Exec | None = None
-    check: Exec | None = None
-    imports: Exec | None = None
+    compile_early: Exec | None = None
+    verify: Exec | None = None
+    cleanup: Exec | None = None
     if wheel_paths:
         if pip_visible:
             env = dict(pip_env)
@@ -137,7 +146,11 @@ def make_steps(
                 (python, "-m", "pip", "install", "--no-index", "--no-deps", "--no-cache-dir", "--no-compile", "--no-warn-conflicts", *wheel_paths),
                 env,
             )
-            check = Exec("pip check", (python, "-m", "pip", "check"), dict(pip_env))
+            compile_early = Exec(
+                "byte-compile each wheel as soon as pip has installed it (beside the install)",
+                (python, f"{SCRIPT_DIR}/compile_installed.py", "--watch", INSTALLED_MARKER, *names),
+                dict(py_env),
+            )
         else:
             env = dict(py_env)
             if plan.venv.break_system_packages and not venv:
@@ -147,33 +160,23 @@ def make_steps(
                 (python, f"{SCRIPT_DIR}/install_wheels.py", LIB_DIR, *wheel_paths),
                 env,
             )
-            check = Exec(
-                "check requirements",
-                (python, f"{SCRIPT_DIR}/check_requirements.py", LIB_DIR, *names),
-                dict(py_env),
-            )
-        compile_step = Exec(
-            "byte-compile installed files",
-            (python, f"{SCRIPT_DIR}/compile_installed.py", *names),
+        shown = modules if modules is not None else ("<top-level modules of each wheel>",)
+        verify = Exec(
+            "byte-compile, check requirements, import modules",
+            (python, f"{SCRIPT_DIR}/verify_installed.py", LIB_DIR, WORK_DIR, *names, "--", *shown),
             dict(py_env),
         )
-        if modules is None or modules:
-            shown = modules if modules is not None else ("<top-level modules of each wheel>",)
-            imports = Exec(
-                "import installed modules",
-                (python, f"{SCRIPT_DIR}/import_modules.py", *shown),
-                dict(py_env),
-            )
-    cleanup = Exec(
-        f"remove {WORK_DIR}",
-        (base, "-c", f"import shutil; shutil.rmtree({WORK_DIR!r}, ignore_errors=True)"),
-        dict(py_env),
-    )
+    else:
+        cleanup = Exec(
+            f"remove {WORK_DIR}",
+            (base, "-c", f"import shutil; shutil.rmtree({WORK_DIR!r}, ignore_errors=True)"),
+            dict(py_env),
+        )
     idle: list[tuple[str, ...]] = [IDLE_SLEEP]
     if plan.image.has_python:
         idle.append((base, "-c", "import time; time.sleep(2147483647)"))
     env_changes: dict[str, str] = {}
-    if venv:
+    if venv and not plan.venv.exists:
         env_changes["VIRTUAL_ENV"] = venv
     return InstallSteps(
         base_python=base,
@@ -182,9 +185,8 @@ def make_steps(
         wheel_paths=wheel_paths,
         prepare=tuple(prepare),
         install=install,
-        compile=compile_step,
-        check=check,
-        imports=imports,
+        compile_early=compile_early,
+        verify=verify,
         cleanup=cleanup,
         idle_commands=tuple(idle),
         env_changes=env_changes,

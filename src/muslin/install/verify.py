@@ -1,13 +1,11 @@
-"""Host-side parts of verification: which modules to import, and reading ``pip check``."""
+"""Host-side parts of verification: which modules to import, and reading the verify step's output."""
 
 from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-
-from packaging.utils import canonicalize_name
 
 from muslin.errors import DockerError
 
@@ -62,27 +60,53 @@ def modules_for(wheels: Iterable[Path]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-_REQUIRES = re.compile(r"^(?P<dist>\S+) \S+ requires (?P<dep>[^,\s]+), which is not installed\.$")
-_HAS_REQ = re.compile(r"^(?P<dist>\S+) \S+ has requirement .*, but you have (?P<dep>\S+) \S+\.$")
-_PLATFORM = re.compile(r"^(?P<dist>\S+) \S+ is not supported on this platform$")
+SUMMARY = "verify:"
+"""The last line ``verify_installed.py`` prints: ``verify: compile=0 requirements=R imports=I``."""
+
+_WARNING = "warning (not caused by this install): "
+_SUMMARY = re.compile(r"^verify: compile=(-?\d+) requirements=(-?\d+) imports=(-?\d+)$")
 
 
-def pip_check_problems(lines: Iterable[str], installed: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Split ``pip check`` output into (problems involving ``installed`` names, other problems).
+def verify_failures(stdout: Sequence[str], stderr: Sequence[str], exit_code: int) -> tuple[list[str], list[str]]:
+    """(failures, pre-existing problems) from the output of ``verify_installed.py``.
 
-    Lines muslin cannot parse count as problems; the success line is ignored.
+    Requirement problems are the lines between the ``compiled`` line and the
+    first ``importing`` line; a process that died before its summary line is
+    blamed on the module it was importing.
     """
-    watched = {canonicalize_name(n) for n in installed}
-    ours: list[str] = []
-    others: list[str] = []
-    for raw in lines:
-        line = raw.strip()
-        if not line or line.startswith("No broken requirements"):
-            continue
-        match = _REQUIRES.match(line) or _HAS_REQ.match(line) or _PLATFORM.match(line)
-        if match is None:
-            ours.append(line)
-            continue
-        names = {canonicalize_name(v) for v in match.groupdict().values()}
-        (ours if names & watched else others).append(line)
-    return ours, others
+    problems: list[str] = []
+    warnings: list[str] = []
+    started: list[str] = []
+    summary: re.Match[str] | None = None
+    phase = "compile"
+    for line in stdout:
+        if phase == "compile" and line.startswith("compiled "):
+            phase = "requirements"
+        elif line.startswith("importing "):
+            phase = "imports"
+            started.append(line[len("importing "):])
+        elif _SUMMARY.match(line):
+            summary = _SUMMARY.match(line)
+        elif phase == "requirements" and line.startswith(_WARNING):
+            warnings.append(line[len(_WARNING):])
+        elif phase == "requirements" and line.strip() and not line.startswith("No broken requirements"):
+            problems.append(line)
+    failed = [line.removeprefix("FAILED ") for line in stderr if line.startswith("FAILED ")]
+    failures: list[str] = []
+    if summary is None:
+        if exit_code == 0:
+            return failures, warnings
+        if problems:
+            failures.append("requirements check: " + "; ".join(problems))
+        if phase == "imports" and not failed:
+            failed = [f"{started[-1]}: the interpreter died (exit code {exit_code})"]
+        if failed:
+            failures.append("import " + "; ".join(failed))
+        if not failures:
+            failures.append(f"byte-compiling failed (exit code {exit_code}): " + " ".join(stderr[-1:]))
+        return failures, warnings
+    if summary.group(2) != "0":
+        failures.append("requirements check: " + ("; ".join(problems) or f"exit code {summary.group(2)}"))
+    if summary.group(3) != "0":
+        failures.append("import " + ("; ".join(failed) or f"exit code {summary.group(3)}"))
+    return failures, warnings
