@@ -83,8 +83,8 @@ class Evaluator:
             if filename.endswith(SDIST_SUFFIXES):
                 return Rejection(_sdist_version(filename), filename, "sdist only", "sdist", index=index.name)
             return Rejection("?", filename, "not a wheel or sdist", "other", index=index.name)
-        quick = self._quick_tag_reject(filename, index)
-        if isinstance(quick, Rejection):
+        quick = self._tag_rank(filename, index)
+        if isinstance(quick, Rejection):  # no tag of the name fits: rejected without parsing the rest
             return quick
         parsed = self._parse(filename, memo=quick is not None)
         if isinstance(parsed, str):
@@ -154,7 +154,7 @@ class Evaluator:
             self._versions[parts[1]] = version
         return name, version
 
-    def _quick_tag_reject(self, filename: str, index: IndexConfig) -> Rejection | int | None:
+    def _tag_rank(self, filename: str, index: IndexConfig) -> Rejection | int | None:
         """Rank a wheel by its tags without parsing its name (big pages): a rank, a rejection, or None.
 
         None when the name does not have the usual five or six parts.

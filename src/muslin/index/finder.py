@@ -101,9 +101,6 @@ class _Rejections(Sequence[Rejection]):
             )
         return self._items
 
-    def slots(self) -> list[RejectionSlot]:
-        return [slot for slots, _make in self._parts for slot in slots]
-
     @property
     def parts(self) -> list[tuple[Sequence[RejectionSlot], Callable[[str], Rejection]]]:
         return list(self._parts)
