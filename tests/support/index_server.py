@@ -152,6 +152,7 @@ class IndexServer:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._overrides: dict[str, bytes] = {}
         self._lock = threading.Lock()
+        self._known: dict[tuple[str, int, int], _File] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -219,7 +220,11 @@ class IndexServer:
 
     # -- content -------------------------------------------------------------
     def files(self) -> dict[str, list[_File]]:
-        """Project name -> files, read fresh from ``root_dir`` (tests may add files)."""
+        """Project name -> files, listed fresh from ``root_dir`` (tests may add or rewrite files).
+
+        A file is read, hashed and opened for its metadata once per (size, mtime): a real
+        index does not rehash its files on every request, and benchmarks must not pay for it.
+        """
         projects: dict[str, list[_File]] = {}
         for path in sorted(self.root.iterdir()):
             if not path.is_file() or path.name.endswith(".metadata"):
@@ -227,14 +232,20 @@ class IndexServer:
             project = _project_of(path.name)
             if project is None:
                 continue
-            data = path.read_bytes()
-            meta = _read_metadata(path)
-            rp = None
-            if meta is not None:
-                rp = HeaderParser().parsestr(meta.decode("utf-8", "replace")).get("Requires-Python")
-            projects.setdefault(project, []).append(
-                _File(path.name, project, data, hashlib.sha256(data).hexdigest(), rp, meta)
-            )
+            stat = path.stat()
+            key = (path.name, stat.st_size, stat.st_mtime_ns)
+            with self._lock:
+                known = self._known.get(key)
+            if known is None:
+                data = path.read_bytes()
+                meta = _read_metadata(path)
+                rp = None
+                if meta is not None:
+                    rp = HeaderParser().parsestr(meta.decode("utf-8", "replace")).get("Requires-Python")
+                known = _File(path.name, project, data, hashlib.sha256(data).hexdigest(), rp, meta)
+                with self._lock:
+                    self._known[key] = known
+            projects.setdefault(project, []).append(known)
         return projects
 
     def _file_href(self, filename: str) -> str:
