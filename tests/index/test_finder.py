@@ -156,6 +156,12 @@ def test_first_index_vs_best_match(two_indexes: tuple[Path, Path], http: HttpCli
             ("41.0.3", "pypi"), ("41.0.1", "musl"), ("41.0.1", "pypi"),
         ]
         assert cs.index == "musl" and cs.also_on == ("pypi",)
+        first = PackageFinder(settings(*ixs, strategy=IndexStrategy.UNSAFE_FIRST_MATCH), target, http=http)
+        cs = first.find("cryptography")
+        assert [(str(c.version), c.artifact.index) for c in cs.candidates] == [  # musl's versions first
+            ("41.0.1", "musl"), ("41.0.3", "pypi"), ("41.0.1", "pypi"),
+        ]
+        assert cs.index == "musl" and cs.also_on == ("pypi",)
         with pytest.raises(UsageError):
             f.find_on("six", "nope")
 

@@ -525,3 +525,21 @@ def test_the_images_own_venv_is_the_environment(
     text = out.read_text()
     assert "-m venv" not in text and "/opt/venv/bin/python -m pip install" in text
     assert "# The image's own virtual environment /opt/venv" in text
+
+
+@pytest.mark.parametrize(
+    ("strategy", "wanted", "expected"),
+    [
+        ("unsafe-first-match", "cryptography", ("41.0.3", "musl")),  # the first index's versions first
+        ("unsafe-first-match", "cryptography>41.0.3", ("42.0.0", "pypi")),  # then the next index's
+        ("unsafe-best-match", "cryptography", ("42.0.0", "pypi")),  # the newest anywhere
+    ],
+)
+def test_unsafe_index_strategies(
+    capsys: pytest.CaptureFixture[str], image_root: Path, indexes: Indexes, strategy: str, wanted: str,
+    expected: tuple[str, str],
+) -> None:
+    run = muslin(capsys, "plan", f"dir:{image_root}", wanted, *indexes.args(), "--index-strategy", strategy, "--json")
+    assert run.code == 0, run.err
+    (item,) = [i for i in run.json()["items"] if i["name"] == "cryptography"]
+    assert (item["version"], item["source"]) == expected

@@ -98,7 +98,7 @@ _OPTIONS: list[Callable[[F], F]] = [
     ),
     click.option(
         "--index-strategy",
-        type=click.Choice(["first-index", "unsafe-best-match"]),
+        type=click.Choice(["first-index", "unsafe-best-match", "unsafe-first-match"]),
         default=None,
         help="first-index (default): the first index listing a name owns it.",
     ),

@@ -26,6 +26,8 @@ class IndexStrategy(str, Enum):
     """The first index (in priority order) that lists a name owns it."""
     UNSAFE_BEST_MATCH = "unsafe-best-match"
     """Consider every index; take the best version wherever it is."""
+    UNSAFE_FIRST_MATCH = "unsafe-first-match"
+    """Consider every index, exhausting the first index's versions before the next one's (as uv)."""
 
 
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")

@@ -5,7 +5,8 @@
 * index pins (``IndexPin``, markers evaluated against the target) restrict a
   name to one index, for transitive dependencies too;
 * ``first-index``: non-explicit indexes in priority order, the first whose
-  project page exists owns the name; ``unsafe-best-match``: all are merged;
+  project page exists owns the name; ``unsafe-best-match``: all are merged, newest
+  version first; ``unsafe-first-match``: all are merged, the first index's versions first;
   find-links locations are always merged in;
 * :meth:`PackageFinder.metadata` reads METADATA through PEP 658/714 files, else
   HTTP range requests on the wheel (a host that ignores ``Range`` is
@@ -486,7 +487,7 @@ class PackageFinder:
             cands, rejects = self._evaluate(name, [page])
             return CandidateSet(name, index.name if page.found else None, cands, rejects)
         simple = self._simple()
-        if self.settings.strategy is IndexStrategy.UNSAFE_BEST_MATCH:
+        if self.settings.strategy is not IndexStrategy.FIRST_INDEX:
             if threading.current_thread().name.startswith("muslin-http"):
                 # Already on a pool thread (prefetch): waiting on the pool could deadlock.
                 pages = [self._page(ix, name) for ix in simple]
@@ -495,7 +496,8 @@ class PackageFinder:
                 pages = [self._page(simple[0], name)] if simple else []
                 pages += [f.result() for f in futures]
             listed = [p for p in pages if p.found] + flat_found
-            cands, rejects = self._evaluate(name, listed)
+            by_index = self.settings.strategy is IndexStrategy.UNSAFE_FIRST_MATCH
+            cands, rejects = self._evaluate(name, listed, by_index=by_index)
             owner = listed[0].index if listed else None
             also = tuple(p.index for p in listed[1:])
             return CandidateSet(name, owner, cands, rejects, also)
@@ -518,12 +520,15 @@ class PackageFinder:
         return CandidateSet(name, owner, cands, rejects, also)
 
     def _evaluate(
-        self, name: NormalizedName, pages: list[_Evaluated]
+        self, name: NormalizedName, pages: list[_Evaluated], by_index: bool = False
     ) -> tuple[tuple[Candidate, ...], Sequence[Rejection]]:
+        """Candidates newest first (``by_index``: each page's in turn, in priority order) and rejections."""
+        rejects = pages[0].rejections if len(pages) == 1 else _Rejections.concat(p.rejections for p in pages)
+        if by_index:
+            return tuple(c for page in pages for c in sort_candidates(list(page.candidates))), rejects
         cands: list[Candidate] = []
         for page in pages:
             cands.extend(page.candidates)
-        rejects = pages[0].rejections if len(pages) == 1 else _Rejections.concat(p.rejections for p in pages)
         return tuple(sort_candidates(cands)), rejects
 
     # -- hashes ----------------------------------------------------------------

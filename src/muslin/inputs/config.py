@@ -414,8 +414,6 @@ def _parse_strategy(value: Any, where: str) -> IndexStrategy:
         if value == strategy.value:
             return strategy
     known = ", ".join(s.value for s in IndexStrategy)
-    if value == "unsafe-first-match":
-        raise UsageError(f"{where}: 'unsafe-first-match' is not supported; use one of: {known}")
     raise UsageError(f"{where}: unknown index strategy {value!r}; use one of: {known}")
 
 
