@@ -13,16 +13,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from muslin.index.config import redact_url
+from muslin.index.config import redact_url, redact_urls_in
 from muslin.plan.model import IndexRef, Plan, PlanItem
 
-_USERINFO_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 _BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def scrub(text: str) -> str:
-    """``text`` with ``user:password@`` removed from every URL in it."""
-    return _USERINFO_RE.sub(r"\1", text)
+scrub = redact_urls_in
+"""``text`` with ``user:password@`` removed from every URL in it."""
 
 
 def _url(url: str) -> str:

@@ -444,6 +444,7 @@ def _resolve(
     pre: bool,
     cache_dir: Path,
     cache_key: str,
+    direct_urls: Sequence[str] = (),
 ) -> Resolution:
     """Resolve with the indexes (the resolution cache missed) and record the result."""
     from muslin.index.finder import PackageFinder
@@ -451,9 +452,8 @@ def _resolve(
     from muslin.resolve.resolver import resolve
 
     finder = PackageFinder(settings, target, offline=request.offline, refresh=request.refresh)
-    for req in [*requirements, *constraints]:
-        if req.url:  # name @ https://user:pw@host/x.whl: the download needs them (the plan never shows them)
-            finder.http.credentials.add_from_url(req.url.split("#", 1)[0])
+    for url in direct_urls:  # name @ https://user:pw@host/x.whl: the download needs them (no output shows them)
+        finder.http.credentials.add_from_url(url)
     info = target.info()
     try:
         resolution = resolve(
@@ -549,7 +549,8 @@ def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> 
     root = cache_root()
     cached = None if request.refresh else load_resolution(root, cache_key, installed, offline=request.offline)
     resolution = cached if cached is not None else _resolve(
-        request, settings, target, facts, installed, pins, requirements, constraints, inputs.pre, root, cache_key
+        request, settings, target, facts, installed, pins, requirements, constraints, inputs.pre, root, cache_key,
+        direct_urls,
     )
 
     venv = _venv_decision(request, target, resolution, existing_venv)
