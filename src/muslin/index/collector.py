@@ -33,7 +33,7 @@ from packaging.utils import (
 
 from muslin.errors import NetworkError
 from muslin.index.config import IndexConfig, redact_url
-from muslin.index.http import HttpClient, Response, file_url_to_path, strip_userinfo
+from muslin.index.http import HttpClient, Response, local_path, strip_userinfo
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
@@ -444,7 +444,7 @@ class Collector:
             return cached
         location = index.url
         if location.startswith("file:") or "://" not in location:
-            path = file_url_to_path(location) if location.startswith("file:") else Path(location)
+            path = local_path(location)
             files = self._local_dir(index, path)
         else:
             resp = self.http.get(location, headers={"Accept": "text/html"}, what=f"find-links {index.name}")

@@ -50,7 +50,7 @@ from muslin.index.http import (
     HttpClient,
     _atomic_write,
     env_credentials,
-    file_url_to_path,
+    local_path,
     strip_userinfo,
 )
 from muslin.index.httpcache import path_fingerprint
@@ -296,7 +296,7 @@ class PackageFinder:
         for ix in settings.indexes:
             remote = ix.url.startswith(("https://", "http://"))
             if ix.kind == "find-links" and not remote and not ix.explicit:
-                path = file_url_to_path(ix.url) if ix.url.startswith("file:") else Path(ix.url)
+                path = local_path(ix.url)
                 self.path_deps[str(path)] = path_fingerprint(path)
             elif not remote:
                 self.cacheable = False

@@ -154,6 +154,11 @@ def file_url_to_path(url: str) -> Path:
     return Path(url2pathname(unquote(parts.path)))
 
 
+def local_path(location: str) -> Path:
+    """A local find-links location or file: a ``file:`` URL or a plain path."""
+    return file_url_to_path(location) if location.startswith("file:") else Path(location)
+
+
 @dataclass
 class HttpClient:
     """The shared HTTP machinery (thread-safe)."""

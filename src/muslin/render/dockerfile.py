@@ -218,12 +218,6 @@ def _is_local(url: str) -> bool:
     return not url.startswith(("http://", "https://"))
 
 
-def _local_path(url: str) -> Path:
-    from muslin.index.http import file_url_to_path
-
-    return file_url_to_path(url) if url.startswith("file:") else Path(url)
-
-
 def _check_item(item: PlanItem) -> None:
     art = item.artifact
     if art is None:
@@ -509,8 +503,10 @@ def render_dockerfile(
         ix.requirements_file: templates.render(req_template, {**context, "index": ix})
         for ix in context["indexes"]
     }
+    from muslin.index.http import local_path  # (httpx): only needed here
+
     copied = {
-        f"{ix.wheels_dir}/{item.artifact.filename}": (_local_path(item.artifact.url), item.artifact.sha256)
+        f"{ix.wheels_dir}/{item.artifact.filename}": (local_path(item.artifact.url), item.artifact.sha256)
         for ix in context["indexes"]
         if ix.wheels_dir
         for item in ix.items
