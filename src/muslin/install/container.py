@@ -24,7 +24,7 @@ from muslin.index.http import HttpClient
 from muslin.install import commit as commit_mod
 from muslin.install.archive import TarEntry, build_tar
 from muslin.install.console import InstallConsole
-from muslin.install.dockerhost import connect
+from muslin.install.dockerhost import connect, remove_container
 from muslin.install.fetch import DEFAULT_JOBS, client_for, fetch_wheels
 from muslin.install.payload import check_helper_python, libraries_for, payload_entries
 from muslin.install.prestart import WAITER_NOT_USED, Prestart, Waiter
@@ -374,15 +374,10 @@ class _Install:
     def _remove(self) -> None:
         if not self.created:
             return
-        from docker.errors import DockerException, NotFound
-
         target = self.container_id or self.container_name
         with interrupts_deferred():
-            try:
-                self.client.api.remove_container(target, force=True, v=True)
-            except NotFound:
-                pass
-            except DockerException as exc:
-                self.console.warn(f"could not remove container {target[:24]}: {docker_message(exc)}")
+            problem = remove_container(self.client.api, target)
+            if problem is not None:
+                self.console.warn(f"could not remove container {target[:24]}: {problem}")
             self.container_id = None
             self.created = False

@@ -111,3 +111,37 @@ def connect(env: Mapping[str, str] | None = None, timeout: int = DEFAULT_TIMEOUT
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
+
+
+REMOVE_ATTEMPTS = 25
+REMOVE_RETRY_WAIT = 0.2
+"""Up to about 5 s for a container to be gone."""
+
+
+def remove_container(api: Any, target: str) -> str | None:
+    """Force-remove container ``target`` and wait until the daemon no longer knows it.
+
+    Retried: the daemon may answer 409 while an exec in it is still starting, or
+    report the container for a moment after accepting its removal.  Returns None
+    once it is gone, else the daemon's last explanation.
+    """
+    import time
+
+    from docker.errors import DockerException, NotFound
+
+    last = "still present"
+    for _ in range(REMOVE_ATTEMPTS):
+        try:
+            api.remove_container(target, force=True, v=True)
+        except NotFound:
+            return None
+        except DockerException as exc:
+            last = " ".join(str(getattr(exc, "explanation", None) or exc).split())
+        try:
+            api.inspect_container(target)
+        except NotFound:
+            return None
+        except DockerException as exc:
+            last = " ".join(str(getattr(exc, "explanation", None) or exc).split())
+        time.sleep(REMOVE_RETRY_WAIT)
+    return last

@@ -19,8 +19,8 @@ plan errors and Ctrl-C included) removes it: :meth:`Prestart.discard`.
 
 from __future__ import annotations
 
-import contextlib
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,6 +43,10 @@ from muslin.install.steps import (
 WAITER_NOT_USED = 99
 """``pip_waiter.py``'s exit status when it did not run pip (the install runs its own)."""
 
+
+
+SETTLE_WAIT = 0.5
+"""How long a create the daemon may still be finishing gets before the second look."""
 
 @dataclass(frozen=True)
 class Waiter:
@@ -205,11 +209,29 @@ class Prestart:
         with interrupts_deferred():
             self._started.wait()
             if self._created:
-                from docker.errors import DockerException
-
-                with contextlib.suppress(DockerException):
-                    self.client.api.remove_container(self._container_id or self.name, force=True, v=True)
+                # no ID: the create call failed on our side, but the daemon may still be making it
+                self._remove(self._container_id or self.name, settle=self._container_id is None)
             self._close()
+
+    @staticmethod
+    def _remove(target: str, settle: bool = False) -> None:
+        """Remove ``target`` on a connection of its own: the warm-up thread may still be
+        streaming an exec on the prestart's.  ``settle``: look again once a moment later."""
+        from docker.errors import DockerException
+
+        from muslin.install.dockerhost import connect, remove_container
+
+        try:
+            client = connect()
+        except DockerException:
+            return
+        try:
+            remove_container(client.api, target)
+            if settle:
+                time.sleep(SETTLE_WAIT)
+                remove_container(client.api, target)
+        finally:
+            client.close()
 
     def _close(self) -> None:
         if self.client is not None:
