@@ -59,8 +59,11 @@ from muslin.target.target import Target
 
 log = logging.getLogger(__name__)
 
-TAIL_BYTES = 64 * 1024
-MAX_TAIL_BYTES = 1024 * 1024
+TAIL_BYTES = 16 * 1024
+"""First range request for a wheel's METADATA: its end, which holds the zip directory's
+end record and, in a small wheel, the whole directory and the METADATA just before it.
+A big wheel's directory (and then its METADATA) take one exact request each: a round
+trip costs far less than the bytes a bigger guess would bring for nothing."""
 FETCH_WORKERS = 8
 """Parallel page fetches (each also parses its page): a plan of 100 packages has ~100 pages."""
 _DERIVED_FORMAT = 3
@@ -601,10 +604,7 @@ class PackageFinder:
     def _metadata_by_range(self, candidate: Candidate, host: str) -> bytes | None:
         art = candidate.artifact
         what = f"metadata of {art.filename}"
-        # Big wheels have big central directories, with METADATA just before them: ask for
-        # enough of the end to read both in one round trip (a twelfth, 64 KiB to 1 MiB).
-        want = min(max(TAIL_BYTES, (art.size or 0) // 12), MAX_TAIL_BYTES)
-        tail = self.http.get_range(art.url, f"bytes=-{want}", what=what)
+        tail = self.http.get_range(art.url, f"bytes=-{TAIL_BYTES}", what=what)
         if tail.status == 200:
             # The server ignored Range: remember, and use the whole body we got.
             with self._lock:
