@@ -23,12 +23,10 @@ planner must call it for every chosen candidate.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import re
 import threading
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -41,7 +39,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from muslin.errors import HashMismatchError, NetworkError, UsageError
+from muslin.errors import HashMismatchError, UsageError
 from muslin.index.candidate import Candidate, CandidateMetadata, CandidateSet, Rejection
 from muslin.index.collector import ACCEPT, Collector, DeferredNames, IndexFile
 from muslin.index.config import IndexConfig, IndexSettings, IndexStrategy, redact_url
@@ -54,16 +52,12 @@ from muslin.index.http import (
     strip_userinfo,
 )
 from muslin.index.httpcache import path_fingerprint
+from muslin.index.wheelmeta import TAIL_BYTES, metadata_from_ranges, metadata_from_zip
 from muslin.plan.model import Artifact
 from muslin.target.target import Target
 
 log = logging.getLogger(__name__)
 
-TAIL_BYTES = 16 * 1024
-"""First range request for a wheel's METADATA: its end, which holds the zip directory's
-end record and, in a small wheel, the whole directory and the METADATA just before it.
-A big wheel's directory (and then its METADATA) take one exact request each: a round
-trip costs far less than the bytes a bigger guess would bring for nothing."""
 FETCH_WORKERS = 8
 """Parallel page fetches (each also parses its page): a plan of 100 packages has ~100 pages."""
 _DERIVED_FORMAT = 3
@@ -584,7 +578,7 @@ class PackageFinder:
             path, digest = self.http.download_and_hash(art.url, filename=art.filename)
             with self._lock:
                 self._hashes[art.url] = digest
-            return _metadata_from_zip(path.read_bytes(), art.filename)
+            return metadata_from_zip(path.read_bytes(), art.filename)
         host = _host(art.url)
         if not art.url.startswith("file:") and not self.http.offline:
             with self._lock:
@@ -596,7 +590,7 @@ class PackageFinder:
         dest = self.http.cache_dir / "blobs" / "by-metadata" if self.http.cache_dir else Path(".")
         path = self.http.download(art.url, art.sha256 or None, dest, filename=art.filename)
         try:
-            return _metadata_from_zip(path.read_bytes(), art.filename)
+            return metadata_from_zip(path.read_bytes(), art.filename)
         finally:
             if path.parent == dest:
                 path.unlink(missing_ok=True)
@@ -615,7 +609,7 @@ class PackageFinder:
                     f"hash mismatch for {art.filename} from {redact_url(art.url)}: "
                     f"expected sha256:{art.sha256}, got sha256:{got}"
                 )
-            return _metadata_from_zip(tail.content, art.filename)
+            return metadata_from_zip(tail.content, art.filename)
         if tail.status != 206:
             return None
         m = re.match(r"bytes (\d+)-(\d+)/(\d+)", tail.headers.get("content-range", ""))
@@ -624,103 +618,19 @@ class PackageFinder:
                 self._no_ranges.add(host)
             return None
         size = int(m.group(3))
-        lazy = _RangeReader(self, art.url, size, int(m.group(1)), tail.content, what)
-        try:
-            with zipfile.ZipFile(lazy) as zf:
-                member = _metadata_member(zf.namelist(), art.filename)
-                return zf.read(member)
-        except (zipfile.BadZipFile, KeyError, OSError, EOFError):
-            return None
+
+        def fetch(start: int, end: int) -> bytes:
+            resp = self.http.get_range(art.url, f"bytes={start}-{end - 1}", what=what)
+            if resp.status != 206:
+                raise OSError("range request not honoured")
+            return resp.content
+
+        return metadata_from_ranges(fetch, size, int(m.group(1)), tail.content, art.filename)
 
 
 def _host(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname}:{parts.port}"
-
-
-class _RangeReader(io.RawIOBase):
-    """A seekable read-only view of a remote file, filled by range requests."""
-
-    def __init__(
-        self, finder: PackageFinder, url: str, size: int, start: int, data: bytes, what: str
-    ) -> None:
-        super().__init__()
-        self.finder = finder
-        self.url = url
-        self.size = size
-        self.pos = 0
-        self.what = what
-        self.chunks: list[tuple[int, bytes]] = [(start, data)]
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 0:
-            self.pos = offset
-        elif whence == 1:
-            self.pos += offset
-        else:
-            self.pos = self.size + offset
-        return self.pos
-
-    def _cached(self, start: int, end: int) -> bytes | None:
-        for cstart, cdata in self.chunks:
-            if cstart <= start and end <= cstart + len(cdata):
-                return cdata[start - cstart : end - cstart]
-        return None
-
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            n = self.size - self.pos
-        end = min(self.size, self.pos + n)
-        if end <= self.pos:
-            return b""
-        data = self._cached(self.pos, end)
-        if data is None:
-            # read ahead: zipfile reads a member's local header, then its data right after it
-            fetch_start = self.pos
-            fetch_end = min(self.size, max(end, self.pos + TAIL_BYTES))
-            resp = self.finder.http.get_range(self.url, f"bytes={fetch_start}-{fetch_end - 1}", what=self.what)
-            if resp.status != 206:
-                raise OSError("range request not honoured")
-            self.chunks.append((fetch_start, resp.content))
-            data = self._cached(self.pos, end)
-            if data is None:
-                raise OSError("short range response")
-        self.pos += len(data)
-        return data
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-
-def _metadata_member(names: list[str], filename: str) -> str:
-    members = [n for n in names if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
-    if not members:
-        raise NetworkError(f"wheel {filename} has no .dist-info/METADATA")
-    if len(members) > 1:
-        stem = filename.split("-")[0].lower()
-        for n in members:
-            if n.lower().startswith(stem + "-"):
-                return n
-    return members[0]
-
-
-def _metadata_from_zip(data: bytes, filename: str) -> bytes:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return zf.read(_metadata_member(zf.namelist(), filename))
-    except zipfile.BadZipFile:
-        raise NetworkError(f"wheel {filename} is not a valid zip file") from None
 
 
 def _parse_metadata(raw: bytes, candidate: Candidate) -> CandidateMetadata:
