@@ -472,6 +472,23 @@ def test_evaluated_page_cache(repo: Path, cache_dir: Path, target: Target) -> No
         assert str(third.candidates[0].version) == "2.5"
 
 
+def test_cached_evaluation_does_not_read_the_page(repo: Path, cache_dir: Path, target: Target) -> None:
+    """A fresh cached page with a cached evaluation: the page body (MBs for big projects) is not read."""
+    with IndexServer(repo, mode="json", cache_control="max-age=600") as srv:
+        ix = settings(IndexConfig("pypi", srv.url))
+        with HttpClient(cache_dir=cache_dir / "http") as c1:
+            first = PackageFinder(ix, target, http=c1).find("beta")
+        bodies = list((cache_dir / "http" / "pages").rglob("*.body"))
+        assert bodies
+        for body in bodies:
+            body.write_bytes(b"\xff\xfe not a page, and not UTF-8")
+        srv.clear_requests()
+        with HttpClient(cache_dir=cache_dir / "http") as c2:
+            again = PackageFinder(ix, target, http=c2).find("beta")
+        assert srv.requests == []
+        assert [c.artifact.filename for c in again.candidates] == [c.artifact.filename for c in first.candidates]
+
+
 def test_credentials_never_in_errors_or_logs(
     repo: Path, http: HttpClient, target: Target, caplog: pytest.LogCaptureFixture
 ) -> None:

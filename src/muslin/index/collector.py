@@ -278,8 +278,9 @@ class DeferredNames(Sequence[str]):
 
     __slots__ = ("_count", "_kept", "_names", "_text")
 
-    def __init__(self, text: str, kept: frozenset[int], count: int) -> None:
+    def __init__(self, text: str | Callable[[], str], kept: frozenset[int], count: int) -> None:
         self._text = text
+        """The page, or how to read it again (a cached page is read only when its names are needed)."""
         self._kept = kept
         """Offsets of the ``"filename"`` keys of entries that were read."""
         self._count = count
@@ -297,7 +298,8 @@ class DeferredNames(Sequence[str]):
     def _all(self) -> list[str]:
         if self._names is None:
             kept = self._kept
-            self._names = [m.group(1) for m in _FILENAME.finditer(self._text) if m.start() not in kept]
+            text = self._text if isinstance(self._text, str) else self._text()
+            self._names = [m.group(1) for m in _FILENAME.finditer(text) if m.start() not in kept]
             self._text = ""
         return self._names
 

@@ -195,8 +195,9 @@ def _rejection(
 
 
 def _load_evaluated(
-    folder: Path, key: str, index: str, make: Callable[[str], Rejection], body: bytes
+    folder: Path, key: str, index: str, make: Callable[[str], Rejection], body: Callable[[], bytes]
 ) -> _Evaluated | None:
+    """A page's cached evaluation; ``body`` gives the page itself, read only if an explanation needs it."""
     path = folder / key[:2] / f"{key}.json"
     try:
         doc = json.loads(path.read_bytes())
@@ -225,7 +226,8 @@ def _load_evaluated(
         parts: list[tuple[Sequence[RejectionSlot], Callable[[str], Rejection]]] = [(slots, make)]
         if doc["k"] is not None:
             kept, count = doc["k"]
-            parts.append((DeferredNames(body.decode("utf-8"), frozenset(int(k) for k in kept), int(count)), make))
+            text = lambda: body().decode("utf-8")  # noqa: E731
+            parts.append((DeferredNames(text, frozenset(int(k) for k in kept), int(count)), make))
         return _Evaluated(index, bool(doc["found"]), cands, _Rejections(parts), dict(doc["m"]))
     except FileNotFoundError:
         return None
@@ -356,7 +358,7 @@ class PackageFinder:
             return _Evaluated(index.name, False, (), _Rejections(()), {})
         key = self._derived_key(index, name, resp.url, resp.body_id)
         make = self._rejection_maker(ev, index)
-        cached = _load_evaluated(self._derived_dir, key, index.name, make, resp.content)
+        cached = _load_evaluated(self._derived_dir, key, index.name, make, lambda: resp.content)
         if cached is not None:
             return cached
         found, files, more = self.collector.parse_page_deferred(index, name, resp, self._name_filter(index).defer)
@@ -435,12 +437,15 @@ class PackageFinder:
 
     def prefetch(self, names: list[str] | tuple[str, ...] | set[str]) -> None:
         """Start finding ``names`` in parallel (bounded by the HTTP thread pool)."""
+        wanted = [canonicalize_name(name) for name in names]
+        with self._lock:  # once: the resolver's thread calls this often, and waits on a busy lock
+            self._submit_finds(wanted)
+
+    def _submit_finds(self, names: Iterable[NormalizedName]) -> None:
+        """Start the lookups of ``names`` not started yet (caller holds ``self._lock``)."""
         for name in names:
-            canonical = canonicalize_name(name)
-            with self._lock:
-                if canonical in self._sets or canonical in self._futures:
-                    continue
-                self._futures[canonical] = self.http.executor.submit(self._find, canonical)
+            if name not in self._sets and name not in self._futures:
+                self._futures[name] = self.http.executor.submit(self._find, name)
 
     def when_found(self, name: str, callback: Callable[[CandidateSet], None]) -> None:
         """Call ``callback`` with ``name``'s candidates as soon as they are known (lookup started if need be).
@@ -449,8 +454,8 @@ class PackageFinder:
         to a pool); a failed lookup calls nothing: the resolver asks again and reports it.
         """
         canonical = canonicalize_name(name)
-        self.prefetch([canonical])
         with self._lock:
+            self._submit_finds((canonical,))
             done = self._sets.get(canonical)
             future = self._futures.get(canonical)
         if done is not None or future is None:

@@ -130,19 +130,41 @@ class CredentialStore:
         return None
 
 
-@dataclass
 class Response:
-    """A fetched resource (body fully read)."""
+    """A fetched resource: a body read in full, or (from the cache) read on first use."""
 
-    url: str
-    """Final URL after redirects, without credentials."""
-    status: int
-    headers: dict[str, str]
-    """Lower-cased header names."""
-    content: bytes
-    from_cache: bool = False
-    body_id: str = ""
-    """Identity of the body (sha256 prefix), stable across cache hits and 304s."""
+    __slots__ = ("_content", "_path", "body_id", "from_cache", "headers", "status", "url")
+
+    def __init__(
+        self,
+        url: str,
+        status: int,
+        headers: dict[str, str],
+        content: bytes | None,
+        from_cache: bool = False,
+        body_id: str = "",
+        path: Path | None = None,
+    ) -> None:
+        self.url = url
+        """Final URL after redirects, without credentials."""
+        self.status = status
+        self.headers = headers
+        """Lower-cased header names."""
+        self._content = content
+        self._path = path
+        """Where ``content`` is read from when it was not given."""
+        self.from_cache = from_cache
+        self.body_id = body_id
+        """Identity of the body (sha256 prefix), stable across cache hits and 304s."""
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:
+            try:
+                self._content = self._path.read_bytes() if self._path is not None else b""
+            except OSError:
+                self._content = b""
+        return self._content
 
     @property
     def content_type(self) -> str:
@@ -376,12 +398,11 @@ class HttpClient:
         return out
 
     def _from_entry(self, entry: _CacheEntry) -> Response:
-        try:
-            body = entry.body_path.read_bytes()
-        except OSError:
-            body = b""
-        body_id = entry.body_id or hashlib.sha256(body).hexdigest()[:32]
-        return Response(entry.url, entry.status, dict(entry.headers), body, True, body_id)
+        # The body is read when used: a page whose evaluation is cached never needs it.
+        resp = Response(entry.url, entry.status, dict(entry.headers), None, True, entry.body_id, entry.body_path)
+        if not resp.body_id:
+            resp.body_id = hashlib.sha256(resp.content).hexdigest()[:32]
+        return resp
 
     def _get_file(self, url: str) -> Response:
         path = file_url_to_path(url)
