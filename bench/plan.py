@@ -15,7 +15,8 @@ x86_64, wheels only, against real PyPI:
 
 Cold: a fresh, empty cache directory for every run.  Warm: one cache directory
 filled by a first (unmeasured) run, then every measured run re-plans with the
-same inputs.  Before measuring, muslin's own modules are byte-compiled
+same inputs.  The tools take turns (one run of each per round), so a drifting
+network weighs on all of them alike; raw times go to ``bench/results/plan.json``.  Before measuring, muslin's own modules are byte-compiled
 (``compileall``), as installing its wheel does and as pip's and uv's own files
 are: an editable checkout under ``PYTHONDONTWRITEBYTECODE=1`` would otherwise
 recompile every module on every run, a cost no installed copy pays.  Prints the median of ``--runs`` runs (default 5) per tool, set
@@ -27,6 +28,7 @@ and mode, and the ratios muslin/uv and pip/muslin.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -92,23 +94,25 @@ def run_once(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
     return elapsed
 
 
-def measure(tool: str, reqs: Path, runs: int, warm: bool) -> float:
+def measure(tools: list[str], reqs: Path, runs: int, warm: bool) -> dict[str, list[float]]:
+    """Each tool's times, run in rounds (one run of every tool per round): a network or
+    machine that drifts during the bench then weighs on every tool alike."""
     with tempfile.TemporaryDirectory(prefix="muslin-bench-") as tmp:
         root = Path(tmp)
         work = root / "work"
         work.mkdir()
-        cmd = TOOLS[tool](reqs, work)
-        times: list[float] = []
+        cmds = {tool: TOOLS[tool](reqs, work) for tool in tools}
+        times: dict[str, list[float]] = {tool: [] for tool in tools}
         if warm:
-            env = clean_env(root / "cache")
-            run_once(cmd, env, work)
-            times = [run_once(cmd, env, work) for _ in range(runs)]
-        else:
-            for i in range(runs):
-                env = clean_env(root / f"cache-{i}")
-                times.append(run_once(cmd, env, work))
-                shutil.rmtree(root / f"cache-{i}", ignore_errors=True)
-        return statistics.median(times)
+            for tool in tools:  # fill each tool's own cache once, unmeasured
+                run_once(cmds[tool], clean_env(root / "cache"), work)
+        for i in range(runs):
+            for tool in tools:
+                cache = root / "cache" if warm else root / f"cache-{i}"
+                times[tool].append(run_once(cmds[tool], clean_env(cache), work))
+                if not warm:
+                    shutil.rmtree(cache, ignore_errors=True)
+        return times
 
 
 def byte_compile_muslin() -> None:
@@ -133,15 +137,25 @@ def main() -> None:
     if "muslin" in tools:
         byte_compile_muslin()
     results: dict[tuple[str, str, str], float] = {}
+    raw: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="muslin-bench-reqs-") as tmp:
         for set_name in args.sets.split(","):
             reqs = Path(tmp) / f"{set_name}.in"
             reqs.write_text("\n".join(SETS[set_name]) + "\n")
             for mode in args.modes.split(","):
-                for tool in tools:
-                    t = measure(tool, reqs, args.runs, warm=(mode == "warm"))
+                measured = measure(tools, reqs, args.runs, warm=(mode == "warm"))
+                for tool, times in measured.items():
+                    t = statistics.median(times)
                     results[(set_name, mode, tool)] = t
-                    print(f"{set_name:6} {mode:5} {tool:7} median {t:7.2f} s  ({args.runs} runs)", flush=True)
+                    raw[f"{set_name}/{mode}/{tool}"] = [round(x, 3) for x in times]
+                    print(
+                        f"{set_name:6} {mode:5} {tool:7} median {t:7.2f} s  "
+                        f"(min {min(times):.2f}, max {max(times):.2f}, {args.runs} runs)",
+                        flush=True,
+                    )
+    out = Path(__file__).resolve().parent / "results" / "plan.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(raw, indent=2) + "\n")
     print()
     print(f"{'set':6} {'mode':5} " + " ".join(f"{t:>8}" for t in tools) + "   muslin/uv  pip/muslin")
     for set_name in args.sets.split(","):

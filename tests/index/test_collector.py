@@ -217,3 +217,13 @@ def test_find_links_missing_dir(tmp_path: Path, http: HttpClient) -> None:
     build_wheel(tmp_path / "d", "foo", "1.0")
     page = col.project_page(IndexConfig("fl", (tmp_path / "d").as_uri(), kind="find-links"), "foo")
     assert page.found and page.files[0].url.startswith("file:///")
+
+
+def test_find_links_dir_with_percent_in_its_name(tmp_path: Path, http: HttpClient) -> None:
+    """A ``file:`` URL is decoded once: a directory literally named ``wheels%41`` is not ``wheelsA``."""
+    d = tmp_path / "wheels%41"
+    build_wheel(d, "foo", "1.0")
+    (tmp_path / "wheelsA").mkdir()
+    assert d.as_uri().endswith("/wheels%2541")
+    page = Collector(http).project_page(IndexConfig("fl", d.as_uri(), kind="find-links"), "foo")
+    assert page.found and [f.filename for f in page.files] == ["foo-1.0-py3-none-any.whl"]

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 import httpx
 
@@ -172,8 +171,13 @@ class Response:
 
 
 def file_url_to_path(url: str) -> Path:
+    """The local path of a ``file:`` URL (percent-escapes decoded once: ``%2541`` is ``%41``)."""
     parts = urlsplit(url)
-    return Path(url2pathname(unquote(parts.path)))
+    if os.name == "nt":  # drive letters
+        from urllib.request import url2pathname
+
+        return Path(url2pathname(parts.path))
+    return Path(unquote(parts.path))
 
 
 def local_path(location: str) -> Path:
