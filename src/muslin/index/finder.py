@@ -22,6 +22,7 @@ planner must call it for every chosen candidate.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -32,7 +33,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from email.parser import HeaderParser
 from pathlib import Path
-from typing import overload
+from typing import TYPE_CHECKING, overload
 from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -55,6 +56,9 @@ from muslin.index.httpcache import path_fingerprint
 from muslin.index.wheelmeta import TAIL_BYTES, metadata_from_ranges, metadata_from_zip
 from muslin.plan.model import Artifact
 from muslin.target.target import Target
+
+if TYPE_CHECKING:
+    from muslin.index.warmer import PageWarmer
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +294,7 @@ class PackageFinder:
         """(page URL, Accept) -> body id of every simple-index page read (for the resolution cache)."""
         self.path_deps: dict[str, str] = {}
         """Local find-links location -> :func:`path_fingerprint` (for the resolution cache)."""
+        self._warmer: PageWarmer | None = None
         self.cacheable = True
         """False when an index is a local directory (a resolution cannot be reused safely)."""
         for ix in settings.indexes:
@@ -301,7 +306,30 @@ class PackageFinder:
                 self.cacheable = False
 
     # -- lifecycle -----------------------------------------------------------
+    def use_workers(self, workers: int | None = None) -> bool:
+        """Fetch and evaluate index pages in worker processes (call before any thread starts).
+
+        ``workers``: how many (default :func:`muslin.index.warmer.default_workers`).  False
+        when there are none (see :mod:`muslin.index.warmer`): pages are then fetched in this
+        process, as without workers.
+        """
+        if self.http.offline or self._warmer is not None:
+            return False
+        from muslin.index.warmer import PageWarmer, default_workers
+
+        warmer = PageWarmer(self, default_workers() if workers is None else workers)
+        if warmer.active:
+            self._warmer = warmer
+        return warmer.active
+
+    def warm_page(self, index: IndexConfig, name: str) -> None:
+        """Fetch ``name``'s page on ``index`` and store it and its evaluation in the caches (a worker's job)."""
+        self._load_page(index, canonicalize_name(name))
+
     def close(self) -> None:
+        if self._warmer is not None:
+            self._warmer.close()
+            self._warmer = None
         if self._own_http:
             self.http.close()
 
@@ -351,6 +379,14 @@ class PackageFinder:
         if index.kind == "find-links":
             flat = self.collector.project_page(index, name)
             return self._evaluate_files(ev, index, flat.found, flat.files)
+        warmer = self._warmer
+        if warmer is not None:
+            # a worker fetches and evaluates the page into the caches; reading it back below is a
+            # cache hit.  Whatever the worker could not do, this thread does (and reports).
+            job = warmer.warm(index.name, name)
+            if job is not None:
+                with contextlib.suppress(Exception):
+                    job.result()
         resp = self.collector.fetch_page(index, name)
         with self._lock:
             self.page_deps[(strip_userinfo(self.collector.page_url(index, name)), ACCEPT)] = resp.body_id

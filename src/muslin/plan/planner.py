@@ -452,6 +452,7 @@ def _resolve(
     from muslin.resolve.resolver import resolve
 
     finder = PackageFinder(settings, target, offline=request.offline, refresh=request.refresh)
+    finder.use_workers()  # index pages fetched and scanned in worker processes, when it can
     for url in direct_urls:  # name @ https://user:pw@host/x.whl: the download needs them (no output shows them)
         finder.http.credentials.add_from_url(url)
     info = target.info()
