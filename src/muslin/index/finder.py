@@ -322,10 +322,6 @@ class PackageFinder:
             self._warmer = warmer
         return warmer.active
 
-    def warm_page(self, index: IndexConfig, name: str) -> None:
-        """Fetch ``name``'s page on ``index`` and store it and its evaluation in the caches (a worker's job)."""
-        self._load_page(index, canonicalize_name(name))
-
     def close(self) -> None:
         if self._warmer is not None:
             self._warmer.close()
@@ -381,9 +377,10 @@ class PackageFinder:
             return self._evaluate_files(ev, index, flat.found, flat.files)
         warmer = self._warmer
         if warmer is not None:
-            # a worker fetches and evaluates the page into the caches; reading it back below is a
-            # cache hit.  Whatever the worker could not do, this thread does (and reports).
-            job = warmer.warm(index.name, name)
+            # a worker finds the project (its pages into the caches, with their evaluation):
+            # reading the page back below is a cache hit.  Whatever the worker could not do,
+            # this thread does (and reports).
+            job = warmer.warm(name)
             if job is not None:
                 with contextlib.suppress(Exception):
                     job.result()

@@ -1,20 +1,19 @@
-"""Index pages fetched and evaluated in worker processes, into the shared on-disk cache.
+"""Index pages fetched and evaluated in worker processes, into the shared on-disk caches.
 
 A cold plan of ~100 packages receives ~60 MB of index pages and scans them: work that
 holds Python's GIL, so in one process it competes with the resolver for one core.
-:class:`PageWarmer` forks worker processes that fetch a page, evaluate it for the target
-and store both (the page in the HTTP cache, the evaluation in the evaluated-page cache);
-the finder then reads the page as a fresh cache hit with a cached evaluation, which costs
-it a few milliseconds.  Each worker works on a few pages at once, so that one page's
-download overlaps another's scan.
+:class:`PageWarmer` forks worker processes that find a project's candidates the way the
+finder would (same indexes, pins and strategy), storing each page in the HTTP cache and
+its evaluation for the target in the evaluated-page cache; the finder then reads the page
+as a fresh cache hit with a cached evaluation, at a few milliseconds.  Each worker has a
+few projects in hand at once, so that one page's download overlaps another's scan.
 
 The workers only accelerate: whatever they fail to do (a network error, a cache that
 cannot be written, a page the cache must not keep), the finder then does itself, and
 reports as it always does.  They are forked before the finder starts any thread (forking
 a process that has threads can leave locks held for ever in the child); when threads
 already exist, or ``fork`` is unavailable, there are no workers.  Workers inherit the
-finder's settings, credentials and target by fork: only index and project names cross
-the pipes.
+finder's settings, credentials and target by fork: only project names cross the pipes.
 """
 
 from __future__ import annotations
@@ -46,6 +45,8 @@ def default_workers() -> int:
     if not sys.platform.startswith("linux"):
         return 0
     return WORKERS if len(os.sched_getaffinity(0)) >= 2 else 0
+
+
 PAGES_PER_WORKER = 2
 """Pages a worker has in hand at once (one downloading while another is scanned)."""
 
@@ -54,7 +55,7 @@ _PARENTS: dict[int, PackageFinder] = {}
 
 
 def _serve(token: int, conn: Connection, parent_ends: tuple[Connection, ...], pages: int) -> None:
-    """A worker's loop: ``(job, index, name)`` in, ``(job, done)`` out; ``None`` (or the parent gone) ends it."""
+    """A worker's loop: ``(job, name)`` in, ``(job, done)`` out; ``None`` (or the parent gone) ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the workers
     for end in parent_ends:  # the parent's ends: with them closed here, its exit is our end of file
         end.close()
@@ -67,13 +68,10 @@ def _serve(token: int, conn: Connection, parent_ends: tuple[Connection, ...], pa
     finder = PackageFinder(parent.settings, parent.target, http=http)
     send_lock = threading.Lock()
 
-    def warm(job: int, index_name: str, name: str) -> None:
-        done = False
+    def work(job: int, name: str) -> None:
         try:
-            index = finder.settings.index(index_name)
-            if index is not None:
-                finder.warm_page(index, name)
-                done = True
+            finder.find(name)  # its pages fetched, evaluated and stored in the caches
+            done = True
         except Exception:
             done = False
         with send_lock, contextlib.suppress(OSError, ValueError):
@@ -87,7 +85,7 @@ def _serve(token: int, conn: Connection, parent_ends: tuple[Connection, ...], pa
                 break
             if message is None:
                 break
-            pool.submit(warm, *message)
+            pool.submit(work, *message)
         pool.shutdown(wait=False, cancel_futures=True)
     finder.http.close()
 
@@ -109,6 +107,7 @@ class PageWarmer:
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
         self._jobs = 0
+        self._started: dict[str, Future[bool]] = {}
         self._readers: list[threading.Thread] = []
         if workers < 1 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
             return
@@ -158,20 +157,24 @@ class PageWarmer:
             if not future.done():
                 future.set_result(False)
 
-    def warm(self, index_name: str, name: str) -> Future[bool] | None:
-        """Have ``name``'s page on ``index_name`` fetched and evaluated by a worker; None without workers."""
+    def warm(self, name: str) -> Future[bool] | None:
+        """Have a worker find ``name`` (once); None without workers."""
         with self._lock:
+            future = self._started.get(name)
+            if future is not None:
+                return future
             alive = [w for w in self._workers if w.alive]
             if not alive:
                 return None
             worker = min(alive, key=lambda w: len(w.pending))
             self._jobs += 1
             job = self._jobs
-            future: Future[bool] = Future()
+            future = Future()
             worker.pending[job] = future
+            self._started[name] = future
         try:
             with worker.send_lock:
-                worker.conn.send((job, index_name, name))
+                worker.conn.send((job, name))
         except (OSError, ValueError):
             self._retire(worker)
         return future
