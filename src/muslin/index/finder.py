@@ -382,8 +382,8 @@ class PackageFinder:
             # this thread does (and reports).
             job = warmer.warm(name)
             if job is not None:
-                with contextlib.suppress(Exception):
-                    job.result()
+                with contextlib.suppress(Exception):  # a stuck worker must not stall the plan
+                    job.result(timeout=4 * self.http.timeout)
         resp = self.collector.fetch_page(index, name)
         with self._lock:
             self.page_deps[(strip_userinfo(self.collector.page_url(index, name)), ACCEPT)] = resp.body_id

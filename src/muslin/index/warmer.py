@@ -72,7 +72,7 @@ def _serve(token: int, conn: Connection, parent_ends: tuple[Connection, ...], pa
         try:
             finder.find(name)  # its pages fetched, evaluated and stored in the caches
             done = True
-        except Exception:
+        except Exception:  # any failure: the parent finds the project itself and reports it
             done = False
         with send_lock, contextlib.suppress(OSError, ValueError):
             conn.send((job, done))
