@@ -153,8 +153,7 @@ class PythonInstall:
 
     @property
     def version_tuple(self) -> tuple[int, int]:
-        major, minor = self.version.split(".")[:2]
-        return int(major), int(minor)
+        return major_minor(self.version)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -191,8 +190,7 @@ class VirtualEnv:
 
     @property
     def version_tuple(self) -> tuple[int, int]:
-        major, minor = self.version.split(".")[:2]
-        return int(major), int(minor)
+        return major_minor(self.version)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -305,6 +303,12 @@ class ImageFacts:
 
 FACTS_CACHE_SCHEMA = 2
 """Version of :func:`facts_to_cache` output; bump when a fact dataclass changes."""
+
+
+def major_minor(version: str) -> tuple[int, int]:
+    """``(3, 11)`` for ``3.11`` or ``3.11.6``."""
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
 
 
 def facts_to_cache(facts: ImageFacts) -> dict[str, Any]:

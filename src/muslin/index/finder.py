@@ -230,7 +230,10 @@ def _load_evaluated(
         parts: list[tuple[Sequence[RejectionSlot], Callable[[str], Rejection]]] = [(slots, make)]
         if doc["k"] is not None:
             kept, count = doc["k"]
-            text = lambda: body().decode("utf-8")  # noqa: E731
+
+            def text() -> str:
+                return body().decode("utf-8")
+
             parts.append((DeferredNames(text, frozenset(int(k) for k in kept), int(count)), make))
         return _Evaluated(index, bool(doc["found"]), cands, _Rejections(parts), dict(doc["m"]))
     except FileNotFoundError:
