@@ -122,3 +122,29 @@ def test_one_evaluator_for_a_whole_page_decides_like_a_fresh_one_per_file() -> N
     assert isinstance(shared.evaluate(f("pkg-2.0-x1-py3-none-any.whl"), IX), Rejection)
     bad = shared.evaluate(f("pkg-not.a.version!-py3-none-any.whl"), IX)
     assert isinstance(bad, Rejection) and "invalid version" in bad.reason
+
+
+def test_sorting_ties_equal_versions_and_yanked() -> None:
+    """Equal versions spelled differently sort together; then tag rank, non-yanked first, file name."""
+    files = [
+        ("pkg-1.0.0-py3-none-any.whl", False),
+        ("pkg-1.0-cp311-abi3-musllinux_1_2_x86_64.whl", True),
+        ("pkg-1.0-cp311-abi3-musllinux_1_1_x86_64.whl", False),
+        ("pkg-1.0-cp311-cp311-musllinux_1_2_x86_64.whl", True),
+        ("pkg-1.0-cp311-cp311-musllinux_1_2_x86_64.whl", False),
+        ("pkg-1.0rc1-py3-none-any.whl", False),
+        ("pkg-0.9.post1-py3-none-any.whl", False),
+    ]
+    cands = [ev().evaluate(f(n, yanked=y), IX) for n, y in files]
+    out = sort_candidates([c for c in cands if isinstance(c, Candidate)])
+    got = [(c.artifact.filename, c.yanked) for c in out]
+    assert got == [
+        ("pkg-1.0-cp311-cp311-musllinux_1_2_x86_64.whl", False),
+        ("pkg-1.0-cp311-cp311-musllinux_1_2_x86_64.whl", True),
+        ("pkg-1.0-cp311-abi3-musllinux_1_2_x86_64.whl", True),
+        ("pkg-1.0-cp311-abi3-musllinux_1_1_x86_64.whl", False),
+        ("pkg-1.0.0-py3-none-any.whl", False),
+        ("pkg-1.0rc1-py3-none-any.whl", False),
+        ("pkg-0.9.post1-py3-none-any.whl", False),
+    ]
+    assert [c.tag_rank for c in out[:5]] == sorted(c.tag_rank for c in out[:5])

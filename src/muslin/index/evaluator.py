@@ -228,23 +228,11 @@ class NameFilter:
 
 
 def sort_candidates(candidates: list[Candidate]) -> list[Candidate]:
-    """Newest version first, then best tag, then non-yanked first."""
-    return sorted(candidates, key=lambda c: (_neg(c.version), c.tag_rank, c.yanked, c.artifact.filename))
+    """Newest version first, then best tag, then non-yanked first (then by file name).
 
-
-class _neg:
-    """Sort key wrapper inverting a Version's order."""
-
-    __slots__ = ("v",)
-
-    def __init__(self, v: Version) -> None:
-        self.v = v
-
-    def __lt__(self, other: _neg) -> bool:
-        return self.v > other.v
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _neg) and self.v == other.v
-
-    def __hash__(self) -> int:
-        return hash(self.v)
+    Each distinct version is compared once (a page has thousands of files but a few
+    hundred versions); the files are then sorted on plain tuples.
+    """
+    newest_first = sorted({c.version for c in candidates}, reverse=True)
+    order = {v: i for i, v in enumerate(newest_first)}
+    return sorted(candidates, key=lambda c: (order[c.version], c.tag_rank, c.yanked, c.artifact.filename))

@@ -479,8 +479,12 @@ class PackageFinder:
 
     def _submit_finds(self, names: Iterable[NormalizedName]) -> None:
         """Start the lookups of ``names`` not started yet (caller holds ``self._lock``)."""
+        warmer = self._warmer
         for name in names:
             if name not in self._sets and name not in self._futures:
+                if warmer is not None:
+                    # queued with a worker now: the pool thread below may wait for a free slot
+                    warmer.warm(name)
                 self._futures[name] = self.http.executor.submit(self._find, name)
 
     def when_found(self, name: str, callback: Callable[[CandidateSet], None]) -> None:
