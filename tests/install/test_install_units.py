@@ -396,7 +396,7 @@ def test_steps_bytecode_environment(wheels: list[Path]) -> None:
     shipped = make_steps(plan, ("a.whl",), ("a",))
     assert all(e.env.get("PYTHONDONTWRITEBYTECODE") == "1" for e in shipped.execs)
     stripped = make_steps(plan, ("a.whl",), ("a",), image_has_bytecode=False)
-    assert all(e.env.get("PYTHONPYCACHEPREFIX") == "/tmp/muslin-install/pycache" for e in stripped.execs)
+    assert all(e.env.get("PYTHONPYCACHEPREFIX") == "/dev/shm/muslin-pycache" for e in stripped.execs)
     assert stripped.install is not None and stripped.install.env["PIP_ROOT_USER_ACTION"] == "ignore"
 
 
@@ -447,3 +447,40 @@ def test_pip_waiter_declines_other_interpreters_and_exit(tmp_path: Path) -> None
     assert told.returncode == WAITER_NOT_USED and told.stdout == ""
     warm_only = _waiter(tmp_path / "c", None, "--no-pip")
     assert warm_only.returncode == 0 and warm_only.stdout == ""
+
+
+def test_compile_mirror_never_leaves_a_cut_short_pyc(tmp_path: Path) -> None:
+    """A full bytecode-cache tmpfs (``/dev/shm`` in the container) must not leave a truncated
+    ``.pyc`` there: the import check would fail on it instead of compiling the module."""
+    import os
+
+    if os.geteuid() != 0 and os.environ.get("CI") != "true":
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    src = tmp_path / "src"
+    src.mkdir()
+    module = src / "bigmod.py"
+    module.write_text("".join(f"VALUE_{i} = {i!r} * 3\n" for i in range(4000)))
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(small)], check=True)
+    try:
+        code = (
+            "import sys; sys.path.insert(0, sys.argv[1]); import compile_installed as c; "
+            "print(c._compile(sys.argv[2]))"
+        )
+        env = {**os.environ, "PYTHONPYCACHEPREFIX": str(small / "pycache")}
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(SCRIPTS), str(module)], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        written = Path(out.stdout.strip())
+        assert written.parent == src / "__pycache__" and written.stat().st_size > 16 * 1024
+        left = [p for p in small.rglob("*") if p.is_file()]
+        assert left == []  # no cut-short mirror, no temporary file
+        loaded = subprocess.run(
+            [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import bigmod; print(bigmod.VALUE_3999)", str(src)],
+            env=env, capture_output=True, text=True,
+        )
+        assert loaded.returncode == 0 and loaded.stdout.strip() == str(3999 * 3), loaded.stderr
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

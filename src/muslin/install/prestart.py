@@ -5,8 +5,8 @@ creates and starts the container from the local image (no pull: a missing image
 is left to the install, which pulls it), copies muslin's scripts in and starts
 ``scripts/pip_waiter.py`` with the image's ``python3``: it imports pip's install
 command (in an image without ``.pyc`` files compiling it, and the standard
-library modules the verify step uses, into a ``PYTHONPYCACHEPREFIX`` in the work
-directory, which later processes use) and waits for the wheels.  The install
+library modules the verify step uses, into a ``PYTHONPYCACHEPREFIX`` on ``/dev/shm``,
+which later processes use) and waits for the wheels.  The install
 then hands it the ``pip install`` command (:class:`Waiter`) instead of starting
 a new pip, when the plan installs with that interpreter's pip.  With
 ``--installer installer`` the script only warms the bytecode.  The work

@@ -22,7 +22,11 @@ CONTAINER_ROLE = "install"
 
 IDLE_SLEEP: tuple[str, ...] = ("/bin/sleep", "2147483647")
 
-PYCACHE_DIR = f"{WORK_DIR}/pycache"
+PYCACHE_DIR = "/dev/shm/muslin-pycache"
+"""Bytecode cache of images without ``.pyc`` files: on the container's ``/dev/shm`` tmpfs, which
+Docker and Podman mount in every container and never commit.  Each file created in the
+container's own layer costs far more (overlayfs): the ~500 modules pip imports took 0.35 s
+longer to cache there.  A full or missing ``/dev/shm`` only means modules are compiled again."""
 WAITER_SCRIPT = "pip_waiter.py"
 INSTALLED_MARKER = f"{WORK_DIR}/installed"
 """Copied in when the install step succeeded: the compile watcher's last look."""
@@ -36,8 +40,8 @@ compiled explicitly, see ``compile_installed.py``)."""
 
 _PY_ENV_NO_BYTECODE = {"PYTHONUNBUFFERED": "1", "PYTHONPYCACHEPREFIX": PYCACHE_DIR}
 """For images that ship no bytecode (official python images delete it): our Python runs cache
-what they compile under the work directory (removed before commit) instead of recompiling
-pip and the stdlib in every process."""
+what they compile in :data:`PYCACHE_DIR` (never committed) instead of recompiling pip and the
+stdlib in every process."""
 
 _PIP_ONLY = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_ROOT_USER_ACTION": "ignore"}
 

@@ -11,14 +11,15 @@ install``: each named distribution is compiled as soon as pip has installed it
 (pip writes INSTALLER after the distribution's files, then RECORD, atomically;
 a RECORD older than INSTALLER is the wheel's own copy), until all are done or
 STOPFILE exists (then one last look); the verify step compiles whatever was missed.
-When this Python runs with a ``PYTHONPYCACHEPREFIX`` (muslin's, in its work
-directory), each ``.pyc`` is also copied there, so the import check run afterwards
+When this Python runs with a ``PYTHONPYCACHEPREFIX`` (muslin's, on
+``/dev/shm``), each ``.pyc`` is also copied there (atomically), so the import check run afterwards
 loads it instead of compiling the module again.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import hashlib
 import os
@@ -88,7 +89,16 @@ def _compile(path: str) -> str | None:
         try:
             mirror = cache_from_source(path)
             os.makedirs(os.path.dirname(mirror), exist_ok=True)
-            shutil.copyfile(written, mirror)
+            # atomically, as Python writes bytecode: a copy cut short (a full tmpfs) must not be
+            # found by the import check, which would fail on it instead of compiling the module
+            partial = mirror + ".part" + str(os.getpid())
+            try:
+                shutil.copyfile(written, partial)
+                os.replace(partial, mirror)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(partial)
+                raise
         except (OSError, ValueError):
             pass
     return written
