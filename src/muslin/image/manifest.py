@@ -210,22 +210,27 @@ def select_platform(index: Index, platform: Platform | None, what: str = "image 
     raise ImageNotFoundError(f"{what}: no image for {want} (available: {available})")
 
 
-def parse_config(data: bytes, what: str = "image config") -> ConfigBlob:
-    """Config JSON -> ImageConfig and the diff_ids of ``rootfs``."""
-    doc = load_json(data, what)
+def image_config(doc: dict[str, Any]) -> ImageConfig:
+    """The :class:`ImageConfig` of an image config document (OCI/Docker config JSON keys)."""
     inner = doc.get("config") or doc.get("container_config") or {}
     if not isinstance(inner, dict):
         inner = {}
     env = inner.get("Env") or []
     labels = inner.get("Labels") or {}
     arch, variant = normalize_arch(str(doc.get("architecture") or "amd64"), doc.get("variant"))
-    config = ImageConfig(
+    return ImageConfig(
         os=str(doc.get("os") or "linux"),
         architecture=arch,
         variant=variant,
         env=tuple(str(e) for e in env) if isinstance(env, list) else (),
         labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
     )
+
+
+def parse_config(data: bytes, what: str = "image config") -> ConfigBlob:
+    """Config JSON -> ImageConfig and the diff_ids of ``rootfs``."""
+    doc = load_json(data, what)
+    config = image_config(doc)
     rootfs = doc.get("rootfs") or {}
     raw_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(raw_ids, list):

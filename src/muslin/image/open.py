@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from muslin.errors import ImageNotFoundError, NetworkError, UsageError
 from muslin.image.platform import Platform, parse_platform
 from muslin.image.reference import parse_reference
 from muslin.image.sources.base import OpenedImage
+
+if TYPE_CHECKING:
+    from muslin.image.sources.daemon import RootfsView
 
 PREFIXES = ("registry", "docker", "docker-archive", "oci-dir", "oci-archive", "dir")
 _SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):(.*)\Z", re.S)
@@ -35,15 +39,21 @@ def split_path_and_tag(spec: str) -> tuple[Path, str | None]:
     raise ImageNotFoundError(f"no such file or directory: {spec}")
 
 
-def open_image(reference: str, platform: str | None = None, *, offline: bool = False) -> OpenedImage:
-    """Open ``reference`` (see module doc) for the given ``os/arch[/variant]``."""
+def open_image(
+    reference: str, platform: str | None = None, *, offline: bool = False, view: RootfsView | None = None
+) -> OpenedImage:
+    """Open ``reference`` (see module doc) for the given ``os/arch[/variant]``.
+
+    ``view``: for an image the Docker daemon holds, where its files can be read in place
+    (see :data:`muslin.image.sources.daemon.RootfsView`).
+    """
     wanted: Platform | None = parse_platform(platform) if platform else None
     text = reference.strip()
     m = _SCHEME.match(text)
     scheme = m.group(1) if m else None
     rest = m.group(2) if m else text
     if scheme in PREFIXES:
-        return _open_prefixed(scheme, rest, text, wanted, offline)
+        return _open_prefixed(scheme, rest, text, wanted, offline, view)
     if scheme is not None and (rest.startswith(("/", ".", "~")) or not _parses(text)):
         raise UsageError(
             f"unknown image source {scheme + ':'!r} in {text!r} "
@@ -61,7 +71,7 @@ def open_image(reference: str, platform: str | None = None, *, offline: bool = F
     from muslin.image.sources.daemon import DaemonSource
 
     if DaemonSource.has_image(text, wanted):
-        return DaemonSource(text, wanted).open()
+        return DaemonSource(text, wanted, view).open()
     from muslin.image.sources.registry import RegistrySource
 
     try:
@@ -80,7 +90,7 @@ def _parses(text: str) -> bool:
 
 
 def _open_prefixed(
-    scheme: str, rest: str, text: str, platform: Platform | None, offline: bool
+    scheme: str, rest: str, text: str, platform: Platform | None, offline: bool, view: RootfsView | None = None
 ) -> OpenedImage:
     if scheme == "registry":
         from muslin.image.sources.registry import RegistrySource
@@ -90,7 +100,7 @@ def _open_prefixed(
         parse_reference(rest)
         from muslin.image.sources.daemon import DaemonSource
 
-        return DaemonSource(rest, platform).open()
+        return DaemonSource(rest, platform, view).open()
     if scheme == "dir":
         from muslin.image.sources.rootdir import RootDirSource
 

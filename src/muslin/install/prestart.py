@@ -12,6 +12,16 @@ a new pip, when the plan installs with that interpreter's pip.  With
 ``--installer installer`` the script only warms the bytecode.  The work
 directory is removed before commit, as always.
 
+The running container also spares the plan the export of the whole image
+(``docker save``): :meth:`Prestart.rootfs_view` gives the container's root
+filesystem as the daemon mounts it on this host, where the image's facts are read
+in place.  It is used only when a token file copied into the container is found
+there (so the directory is this container's, on this host, and readable: a remote
+daemon, a rootless one or a user without access to the daemon's storage all mean
+an export, as before).  The container runs nothing of the image's own (its
+entrypoint is ``sleep``) and the waiter writes no files into it, so the view
+shows the image as it is.
+
 The install adopts the container only if it was started from the image ID the
 install then runs from, on the same network; anything else (and every failure,
 plan errors and Ctrl-C included) removes it: :meth:`Prestart.discard`.
@@ -19,12 +29,15 @@ plan errors and Ctrl-C included) removes it: :meth:`Prestart.discard`.
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from muslin.install.archive import TarEntry, build_tar
@@ -43,6 +56,10 @@ from muslin.install.steps import (
 WAITER_NOT_USED = 99
 """``pip_waiter.py``'s exit status when it did not run pip (the install runs its own)."""
 
+VIEW_TOKEN = f"{WORK_DIR}/view-token"
+"""Copied in with the waiter; its content proves a host directory is this container's root."""
+VIEW_WAIT = 30.0
+"""At most this long (s) the plan waits for the container before exporting the image instead."""
 
 
 SETTLE_WAIT = 0.5
@@ -98,6 +115,9 @@ class Prestart:
         self._container_id: str | None = None
         self._image_id: str | None = None
         self._waiter: Waiter | None = None
+        self._view: Path | None = None
+        self._removed = False
+        self._viewable = threading.Event()
         self._started = threading.Event()
         self._warm = threading.Event()
         self._thread = threading.Thread(target=self._work, name="muslin-prestart", daemon=True)
@@ -116,6 +136,7 @@ class Prestart:
             pass
         finally:
             self._started.set()
+            self._viewable.set()
             self._warm.set()
 
     def _create(self) -> None:
@@ -153,10 +174,14 @@ class Prestart:
         api = self.client.api
         assert self._container_id is not None
         script = files("muslin.install.scripts").joinpath(WAITER_SCRIPT).read_bytes()
+        token = secrets.token_hex(16)
         entries = [TarEntry(WORK_DIR.lstrip("/")), TarEntry(SCRIPT_DIR.lstrip("/"))]
         entries.append(TarEntry(f"{SCRIPT_DIR.lstrip('/')}/{WAITER_SCRIPT}", data=script))
+        entries.append(TarEntry(VIEW_TOKEN.lstrip("/"), data=token.encode("ascii")))
         with build_tar(entries) as stream:
             api.put_archive(self._container_id, "/", stream)
+        self._find_view(token)
+        self._viewable.set()
         argv = ["python3", f"{SCRIPT_DIR}/{WAITER_SCRIPT}", GO_FILE, PYCACHE_DIR]
         exec_id = api.exec_create(
             self._container_id,
@@ -173,6 +198,37 @@ class Prestart:
         with self._lock:
             if not self._discarded:
                 self._waiter = Waiter(exec_id, output, self.client)
+
+    def _find_view(self, token: str) -> None:
+        """Remember the container's root filesystem on this host, if it is there and readable."""
+        from docker.errors import DockerException
+
+        try:
+            data = self.client.api.inspect_container(self._container_id).get("GraphDriver", {}).get("Data") or {}
+            merged = data.get("MergedDir")
+            if not isinstance(merged, str) or not os.path.isabs(merged):
+                return
+            root = Path(merged)
+            if (root / VIEW_TOKEN.lstrip("/")).read_text(encoding="ascii") != token:
+                return  # a directory of that name on this host, but not this container's
+        except (OSError, ValueError, AttributeError, DockerException):
+            return
+        with self._lock:
+            if not self._removed:
+                self._view = root
+
+    def rootfs_view(self, image_id: str) -> Path | None:
+        """The container's root filesystem on this host, if it shows image ``image_id``; else None.
+
+        Waits (at most :data:`VIEW_WAIT`) until the container is started and the token
+        copied in.  Valid until the container is removed.
+        """
+        if not self._viewable.wait(VIEW_WAIT):
+            return None
+        with self._lock:
+            if self._removed or self._image_id != image_id:
+                return None
+            return self._view
 
     def take(self, image_id: str, network: str | None) -> Prestarted | None:
         """The running container when it matches; None (and removed) otherwise.
@@ -208,6 +264,9 @@ class Prestart:
             self._discarded = True
         with interrupts_deferred():
             self._started.wait()
+            with self._lock:
+                self._removed = True
+                self._view = None
             if self._created:
                 # no ID: the create call failed on our side, but the daemon may still be making it
                 self._remove(self._container_id or self.name, settle=self._container_id is None)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     # imported lazily at run time: ``muslin.cli.options`` imports this module, and
     # every command's start-up time should not pay for HTTP, resolver and parser imports
+    from muslin.image.sources.daemon import RootfsView
     from muslin.index.finder import PackageFinder
     from muslin.inputs.config import CliIndexOptions
     from muslin.inputs.requirements import ParsedRequirement
@@ -160,8 +161,13 @@ def _profile_arch(platform: str | None) -> str:
     return platform or "x86_64"
 
 
-def load_facts(request: PlanRequest) -> tuple[ImageFacts, list[str]]:
-    """Facts of the image, or of the built-in release profile (``--profile``, or fallback)."""
+def load_facts(request: PlanRequest, view: RootfsView | None = None) -> tuple[ImageFacts, list[str]]:
+    """Facts of the image, or of the built-in release profile (``--profile``, or fallback).
+
+    ``view``: for an image in the Docker daemon, a host directory showing its files (the
+    install's running container), read instead of exporting the image; see
+    :data:`muslin.image.sources.daemon.RootfsView`.
+    """
     from muslin.target.releases import profile_facts
 
     notes: list[str] = []
@@ -174,7 +180,7 @@ def load_facts(request: PlanRequest) -> tuple[ImageFacts, list[str]]:
     from muslin.image.open import open_image
 
     try:
-        opened = open_image(request.image, request.platform, offline=request.offline)
+        opened = open_image(request.image, request.platform, offline=request.offline, view=view)
     except (NetworkError, ImageNotFoundError) as exc:
         official = official_alpine_release(request.image)
         if official is None:
@@ -478,8 +484,13 @@ def _resolve(
     return resolution
 
 
-def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> PlanOutcome:
-    """Inspect (or profile) the image, resolve for its target, and build the plan."""
+def make_plan(
+    request: PlanRequest, *, env: Mapping[str, str] | None = None, view: RootfsView | None = None
+) -> PlanOutcome:
+    """Inspect (or profile) the image, resolve for its target, and build the plan.
+
+    ``view``: where a daemon image's files can be read in place (see :func:`load_facts`).
+    """
     from muslin.index.httpcache import cache_root
     from muslin.inputs.collect import collect_inputs
     from muslin.inputs.config import build_index_settings
@@ -489,7 +500,7 @@ def make_plan(request: PlanRequest, *, env: Mapping[str, str] | None = None) -> 
 
     environ = os.environ if env is None else env
     cwd = Path(request.project_dir) if request.project_dir else None
-    facts, notes = load_facts(request)
+    facts, notes = load_facts(request, view)
     from_profile = facts.source == "profile"
     target = build_target(facts, platform=request.platform, python=request.python)
     warnings: list[str] = []

@@ -5,6 +5,12 @@ The daemon is found the way the Docker CLI finds it (``DOCKER_HOST``,
 ``docker save`` into a temporary file (deleted afterwards) and read by the
 docker-archive source, so both sources see exactly the same layers.
 
+A caller that is running a container of the image anyway (``muslin install``) can
+offer a :data:`RootfsView`: a directory on this host that shows the image's files
+(the container's root filesystem, as the daemon mounts it).  The files are then
+read there, in place and confined like ``dir:``, instead of exporting the whole
+image; without one, or when it gives None, the image is exported.
+
 Image IDs are content addresses, so the facts inspected from one never change:
 they are cached (:class:`FactsCache`, ``$MUSLIN_CACHE_DIR/facts/<id>.json``) and a
 later open of the same image ID skips the export; its file tree is then exported
@@ -24,12 +30,17 @@ from typing import Any
 
 from muslin import __version__
 from muslin.errors import DockerError, ImageNotFoundError, MuslinError
+from muslin.facts.hostdir import HostDirTree
 from muslin.facts.model import FACTS_CACHE_SCHEMA, ImageFacts, facts_from_cache, facts_to_cache
 from muslin.facts.tree import FileTree
+from muslin.image.manifest import image_config
 from muslin.image.platform import Platform
 from muslin.image.reference import parse_reference
 from muslin.image.sources.archive import DockerArchiveSource
 from muslin.image.sources.base import OpenedImage
+
+RootfsView = Callable[[str], Path | None]
+"""Image ID -> a host directory showing exactly that image's root filesystem, or None."""
 
 OPEN_TIMEOUT = 300
 PROBE_TIMEOUT = 3
@@ -63,6 +74,16 @@ def _image_platform(attrs: dict[str, Any]) -> Platform:
         architecture=str(attrs.get("Architecture") or "amd64"),
         variant=attrs.get("Variant") or None,
     )
+
+
+def _config_doc(attrs: dict[str, Any]) -> dict[str, Any]:
+    """``docker image inspect`` output in the shape of an image config document."""
+    return {
+        "os": attrs.get("Os"),
+        "architecture": attrs.get("Architecture"),
+        "variant": attrs.get("Variant"),
+        "config": attrs.get("Config") or {},
+    }
 
 
 def _get_image(client: Any, reference: str) -> Any:
@@ -183,9 +204,10 @@ class DaemonSource:
 
     name = "docker"
 
-    def __init__(self, reference: str, platform: Platform | None = None) -> None:
+    def __init__(self, reference: str, platform: Platform | None = None, view: RootfsView | None = None) -> None:
         self.reference = reference
         self.platform = platform
+        self.view = view
 
     @staticmethod
     def has_image(reference: str, platform: Platform | None = None) -> bool:
@@ -218,7 +240,18 @@ class DaemonSource:
             image_id = str(image.attrs.get("Id") or image.id or "")
             cache = FactsCache(image_id) if _IMAGE_ID.match(image_id) else None
             cached = cache.load() if cache is not None else None
-            if cached is None or cache is None:
+            root = self.view(image_id) if self.view is not None and cached is None else None
+            if root is not None:
+                tree: FileTree = HostDirTree(root)
+                opened = OpenedImage(
+                    source="docker",
+                    reference=self.reference,
+                    canonical_reference=None,
+                    digest=None,
+                    config=image_config(_config_doc(image.attrs)),
+                    tree=tree if cache is None else _LazyTree(lambda: tree, cache),
+                )
+            elif cached is None or cache is None:
                 opened = self._export(client, image)
                 if cache is not None:
                     exported = opened.tree
@@ -230,7 +263,7 @@ class DaemonSource:
                     canonical_reference=None,
                     digest=None,
                     config=cached.config,
-                    tree=_LazyTree(lambda: self._export_id(image_id).tree, cache),
+                    tree=_LazyTree(lambda: self._tree_of(image_id), cache),
                 )
         finally:
             client.close()
@@ -248,6 +281,11 @@ class DaemonSource:
             archive = Path(tmp) / "image.tar"
             self._save(image, archive)
             return DockerArchiveSource(archive).open()
+
+    def _tree_of(self, image_id: str) -> FileTree:
+        """The files of a cached image, read after all: through the view when one is offered."""
+        root = self.view(image_id) if self.view is not None else None
+        return HostDirTree(root) if root is not None else self._export_id(image_id).tree
 
     def _export_id(self, image_id: str) -> OpenedImage:
         """Export by image ID later (a cached image whose files are read after all)."""
