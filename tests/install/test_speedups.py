@@ -94,6 +94,14 @@ def test_prestart_warms_bytecode_and_is_adopted(docker_client: Any, musl_python_
             found = _exec(docker_client, taken.container_id, "find", PYCACHE_DIR, "-path", "*pip/_internal/commands*")
             time.sleep(0.2)
         assert "install.cpython-311.pyc" in found
+        # and, while waiting, what pip imports only once it runs (its resolver, metadata backends)
+        later = ""
+        while later.count(".pyc") < 2 and time.monotonic() < deadline:
+            later = _exec(docker_client, taken.container_id, "find", PYCACHE_DIR, "-path", "*pip/_internal/*",
+                          "(", "-name", "resolver.cpython-311.pyc", "-o", "-name", "pkg_resources.cpython-311.pyc", ")")
+            time.sleep(0.2)
+        assert "resolvelib/__pycache__/resolver" in later or "resolvelib/resolver" in later, later
+        assert "pkg_resources.cpython-311.pyc" in later, later
         prestart.discard()  # adopted: no longer the prestart's to remove
         assert docker_client.api.inspect_container(taken.container_id)["State"]["Running"]
         taken.waiter.close()

@@ -5,8 +5,9 @@ Started in the install container before the plan exists.  In an image whose stan
 ships no ``.pyc`` files the bytecode this process compiles goes to PYCACHE (the
 later processes use it, with ``PYTHONPYCACHEPREFIX``); otherwise none is written.
 
-It imports pip's install command, then the standard library modules muslin's
-verify step needs, until GOFILE appears: the last file muslin copies in, JSON
+It imports pip's install command, then the modules pip imports only once it runs
+(:data:`PIP_LATER_MODULES`) and the standard library modules muslin's verify step
+needs, until GOFILE appears: the last file muslin copies in, JSON
 ``{"python": PATH, "args": ["install", ...], "env": {...}}``.  When PATH is
 this interpreter it runs ``python -m pip ARGS`` here, as ``runpy`` runs
 ``-m``, with ``env`` added to the environment, and exits with pip's status.
@@ -25,6 +26,15 @@ PIP_MODULES = (
     "pip._internal.commands.install",
     "pip._internal.operations.install.wheel",
 )
+PIP_LATER_MODULES = (
+    "pip._internal.resolution.resolvelib.resolver",
+    "pip._internal.metadata.importlib",
+    "pip._internal.metadata.pkg_resources",
+    "pip._vendor.distro",
+    "pip._internal.utils._jaraco_text",
+)
+"""What ``pip install`` of local wheels imports later, while it runs (pip 23: its resolver, both
+metadata backends, the user agent's ``distro``): imported while waiting, when they exist."""
 VERIFY_MODULES = (
     "csv", "hashlib", "importlib.metadata", "py_compile", "shutil", "sysconfig", "traceback",
     "concurrent.futures.process", "multiprocessing.pool",
@@ -92,7 +102,7 @@ def main(argv: list[str]) -> int:
                 _import(name)
         return 0
     have_pip = all(_import(name) for name in PIP_MODULES)
-    request = _wait(go, [] if shipped else list(VERIFY_MODULES))
+    request = _wait(go, [*(PIP_LATER_MODULES if have_pip else ()), *(() if shipped else VERIFY_MODULES)])
     python = request.get("python")
     args = request.get("args")
     env = request.get("env") or {}
