@@ -5,13 +5,14 @@ Both sides start from the same image and the same local index on 127.0.0.1
 pip 23.1 in the image fails on its PEP 714 JSON and on PyYAML's PEP 658 file)
 holding the 20 real musllinux/pure wheels of tests/data/install/musl-wheels.txt.
 
-Measured per image, interleaved, medians reported (muslin always with an empty cache):
+Measured per image, interleaved (each run starts with the next variant in turn, so what one
+leaves for the daemon to clean up weighs on all alike), medians reported:
 
-* ``muslin``            ``muslin install IMAGE <20 pins> --default-index URL --tag ...``
-                        (inspect + resolve + download + install with the image's pip +
-                        byte-compile + verify + commit)
-* ``muslin facts-cached`` the same, but the cache holds the image's facts (from the run
-                        before: ``$MUSLIN_CACHE_DIR/facts``, keyed by image ID) and nothing else,
+* ``muslin``            ``muslin install IMAGE <20 pins> --default-index URL --tag ...`` with an
+                        empty cache (inspect + resolve + download + install with the image's
+                        pip + byte-compile + verify + commit)
+* ``muslin facts-cached`` the same, but the cache holds the image's facts (from an
+                        unmeasured dry run: ``$MUSLIN_CACHE_DIR/facts``, keyed by image ID) and nothing else,
                         as on any repeated install onto the same base image
 * ``muslin installer``  the same as ``muslin`` with ``--installer installer``
 * ``muslin plan``       the same with ``--dry-run`` (inspect + resolve only)
@@ -20,7 +21,7 @@ Measured per image, interleaved, medians reported (muslin always with an empty c
 
 Images: the musl-python fixture as it is (no ``.pyc`` files at all, so every Python
 process compiles the stdlib and pip it imports; ``pip`` writes that bytecode into the
-container as it goes, muslin into a pycache prefix removed before commit), and ``--precompiled``: the fixture
+container as it goes, muslin into a pycache prefix on the container's ``/dev/shm``, never committed), and ``--precompiled``: the fixture
 with its stdlib and pip byte-compiled, as Alpine's python3/py3-pip packages ship them.
 
 Usage::
@@ -89,29 +90,46 @@ def bench_image(image: str, index: IndexServer, requirements: list[str], runs: i
         "--root-user-action=ignore", "--index-url", index.url, *requirements,
     ]
     muslin = [sys.executable, "-m", "muslin", "install", image, *requirements, "--default-index", index.url]
+    # facts for "muslin facts-cached", from one unmeasured dry run (it exports the image)
+    seed = tmp / f"seed-{image.replace('/', '_')}"
+    _sh([*muslin, "--dry-run"], {**os.environ, "MUSLIN_CACHE_DIR": str(seed)})
     for run in range(runs):
         tag = f"{BENCH_REPO}:{run}"
 
         def env(kind: str, run: int = run) -> dict[str, str]:
             return {**os.environ, "MUSLIN_CACHE_DIR": str(tmp / f"cache-{image.replace('/', '_')}-{kind}-{run}")}
 
-        try:
-            timings["muslin"].append(_timed(partial(_sh, [*muslin, "--tag", tag], env("pip"))))
+        def install(kind: str, *extra: str, tag: str = tag) -> None:
+            _sh([*muslin, "--tag", tag, *extra], env(kind))
             _sh(["docker", "rmi", tag])
-            warm = env("facts")
-            shutil.copytree(Path(env("pip")["MUSLIN_CACHE_DIR"]) / "facts", Path(warm["MUSLIN_CACHE_DIR"]) / "facts")
-            timings["muslin facts-cached"].append(_timed(partial(_sh, [*muslin, "--tag", tag], warm)))
-            _sh(["docker", "rmi", tag])
-            cmd = [*muslin, "--tag", tag, "--installer", "installer"]
-            timings["muslin installer"].append(_timed(partial(_sh, cmd, env("installer"))))
-            _sh(["docker", "rmi", tag])
-            timings["muslin plan"].append(_timed(partial(_sh, [*muslin, "--dry-run"], env("dry"))))
-            timings["pip"].append(_timed(partial(_sh, ["docker", "run", "--rm", "--network", "host", image, *pip])))
-            name = f"muslin-bench-pip-{os.getpid()}-{run}"
+
+        def facts_cached(run: int = run) -> None:
+            shutil.copytree(seed / "facts", Path(env("facts", run)["MUSLIN_CACHE_DIR"]) / "facts")
+            install("facts")
+
+        name = f"muslin-bench-pip-{os.getpid()}-{run}"
+
+        def pip_commit(name: str = name, tag: str = tag) -> None:
             try:
-                timings["pip+commit"].append(_timed(partial(_pip_commit, name, tag, image, pip)))
+                _pip_commit(name, tag, image, pip)
             finally:
                 subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+                subprocess.run(["docker", "rmi", tag], capture_output=True)
+
+        variants: list[tuple[str, Callable[[], None]]] = [
+            ("muslin", partial(install, "pip")),
+            ("muslin facts-cached", facts_cached),
+            ("muslin installer", partial(install, "installer", "--installer", "installer")),
+            ("muslin plan", partial(_sh, [*muslin, "--dry-run"], env("dry"))),
+            ("pip", partial(_sh, ["docker", "run", "--rm", "--network", "host", image, *pip])),
+            ("pip+commit", pip_commit),
+        ]
+        # each run starts with another variant: what one leaves behind for the daemon to clean
+        # up (removed images and containers) then weighs on every variant alike
+        shift = run % len(variants)
+        try:
+            for key, action in variants[shift:] + variants[:shift]:
+                timings[key].append(_timed(action))
         finally:
             subprocess.run(["docker", "rmi", tag], capture_output=True)
         print(f"  {image} run {run + 1}/{runs}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in timings.items()), flush=True)
