@@ -240,22 +240,12 @@ class DaemonSource:
             image_id = str(image.attrs.get("Id") or image.id or "")
             cache = FactsCache(image_id) if _IMAGE_ID.match(image_id) else None
             cached = cache.load() if cache is not None else None
-            root = self.view(image_id) if self.view is not None and cached is None else None
-            if root is not None:
-                tree: FileTree = HostDirTree(root)
-                opened = OpenedImage(
-                    source="docker",
-                    reference=self.reference,
-                    canonical_reference=None,
-                    digest=None,
-                    config=image_config(_config_doc(image.attrs)),
-                    tree=tree if cache is None else _LazyTree(lambda: tree, cache),
-                )
-            elif cached is None or cache is None:
-                opened = self._export(client, image)
+            if cached is None or cache is None:
+                root = self.view(image_id) if self.view is not None else None
+                opened = self._export(client, image) if root is None else self._viewed(root, image.attrs)
                 if cache is not None:
-                    exported = opened.tree
-                    opened = dataclasses.replace(opened, tree=_LazyTree(lambda: exported, cache))
+                    files = opened.tree
+                    opened = dataclasses.replace(opened, tree=_LazyTree(lambda: files, cache))
             else:
                 opened = OpenedImage(
                     source="docker",
@@ -281,6 +271,17 @@ class DaemonSource:
             archive = Path(tmp) / "image.tar"
             self._save(image, archive)
             return DockerArchiveSource(archive).open()
+
+    def _viewed(self, root: Path, attrs: dict[str, Any]) -> OpenedImage:
+        """The image read in place at ``root`` (its config from ``docker image inspect``)."""
+        return OpenedImage(
+            source="docker",
+            reference=self.reference,
+            canonical_reference=None,
+            digest=None,
+            config=image_config(_config_doc(attrs)),
+            tree=HostDirTree(root),
+        )
 
     def _tree_of(self, image_id: str) -> FileTree:
         """The files of a cached image, read after all: through the view when one is offered."""
