@@ -1,6 +1,7 @@
 """HTTP for the index side: one shared client, an on-disk cache, retries, credentials.
 
-* One :class:`httpx.Client` (connection reuse, HTTP/2 where the server offers it)
+* One :class:`httpx.Client` (connection reuse; HTTP/2 where the server offers it,
+  see :mod:`muslin.index.http2`)
   and a small thread pool for parallel page fetches.
 * Cache under ``platformdirs.user_cache_dir("muslin")/http`` (``MUSLIN_CACHE_DIR``
   overrides the root) honouring ``Cache-Control`` (``max-age``, ``no-store``,
@@ -27,6 +28,7 @@ import netrc
 import os
 import re
 import shutil
+import ssl
 import sys
 import tempfile
 import threading
@@ -42,6 +44,7 @@ import httpx
 
 from muslin.errors import AuthenticationError, HashMismatchError, NetworkError
 from muslin.index.config import redact_url
+from muslin.index.http2 import Http2Transport
 from muslin.index.httpcache import DEFAULT_TTL, _CacheEntry, _PageCache
 from muslin.index.httpcache import _atomic_write as _atomic_write
 from muslin.index.httpcache import cache_root as cache_root
@@ -50,6 +53,7 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "muslin"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=32)
 
 
 
@@ -66,6 +70,25 @@ def env_credentials(index_name: str) -> tuple[str, str] | None:
     if user is None and password is None:
         return None
     return user or "", password or ""
+
+
+def _ssl_context(verify: bool | str) -> ssl.SSLContext:
+    """TLS settings: True verifies with httpx's default CA bundle (``SSL_CERT_FILE``/``SSL_CERT_DIR``
+    honoured), a string is a CA bundle file or directory to verify with, False does not verify."""
+    if isinstance(verify, str):
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    return httpx.create_ssl_context(verify=verify, trust_env=True)
+
+
+def _env_proxy() -> str | None:
+    """The proxy the environment sets for HTTPS (``HTTPS_PROXY``, then ``ALL_PROXY``, any case), if any."""
+    for key in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        value = os.environ.get(key, "").strip()
+        if value:
+            return value
+    return None
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -224,23 +247,32 @@ class HttpClient:
     def client(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
-                # HTTP/1.1 over a pool of kept-alive connections, one request per connection
-                # at a time.  httpx's HTTP/2 client is not safe to share between threads:
-                # its connection state is updated unlocked from every thread using it
-                # ("deque mutated during iteration", stream-ID errors, dropped connections;
-                # encode/httpx#3566).  In pure Python it is also the slower protocol here:
-                # 60 MB of index pages took 0.6 s over HTTP/2 and 0.4 s over HTTP/1.1.
                 self._client = httpx.Client(
+                    transport=self._http2_transport(),
                     http1=True,
                     http2=False,
                     follow_redirects=True,
                     timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
                     headers={"User-Agent": USER_AGENT},
-                    limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
-                    verify=self.verify,
+                    limits=_LIMITS,
+                    verify=_ssl_context(self.verify),
                     trust_env=True,
                 )
             return self._client
+
+    def _http2_transport(self) -> httpx.BaseTransport | None:
+        """HTTP/2 over TLS where the server offers it (:mod:`muslin.index.http2`).
+
+        Everything else uses httpx's HTTP/1.1 transport: a pool of kept-alive connections,
+        one request per connection at a time.  With a proxy set in the environment
+        (``HTTPS_PROXY``, ``ALL_PROXY``) or ``MUSLIN_HTTP2=0`` there is no HTTP/2 transport
+        at all (None): httpx then routes every request as configured, proxies included.
+        """
+        if os.environ.get("MUSLIN_HTTP2", "1").strip() == "0" or _env_proxy() is not None:
+            return None
+        # two contexts: httpx's HTTP/1.1 transport sets its own ALPN list on the one it is given
+        http1 = httpx.HTTPTransport(verify=_ssl_context(self.verify), http1=True, http2=False, limits=_LIMITS)
+        return Http2Transport(_ssl_context(self.verify), http1)
 
     @property
     def executor(self) -> ThreadPoolExecutor:

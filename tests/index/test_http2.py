@@ -1,0 +1,182 @@
+"""HTTP/2 where the server offers it: real nginx (TLS, ALPN) in front of a real index server.
+
+What the server side saw (its access log: the protocol of each request) is what these
+tests check, together with the bytes received.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from muslin.errors import HashMismatchError, NetworkError
+from muslin.index.collector import ACCEPT
+from muslin.index.config import IndexConfig, IndexSettings
+from muslin.index.finder import PackageFinder
+from muslin.index.http import HttpClient
+from muslin.target.target import Target
+from tests.support.index_server import IndexServer
+from tests.support.tls_proxy import TlsProxy
+from tests.support.wheels import build_wheel
+
+MUSL = "cp311-cp311-musllinux_1_2_x86_64"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    d = tmp_path / "repo"
+    build_wheel(d, "alpha", "1.0", requires=["beta>=1"])
+    build_wheel(d, "alpha", "2.0", tags=MUSL, requires=["beta>=2"], padding=300_000)
+    build_wheel(d, "beta", "2.0", tags=MUSL)
+    for i in range(40):
+        build_wheel(d, f"pkg{i}", "1.0")
+    return d
+
+
+@pytest.fixture
+def index(repo: Path) -> Iterator[IndexServer]:
+    with IndexServer(repo, mode="html") as server:  # no PEP 658 files: metadata by range requests
+        yield server
+
+
+def client(cache_dir: Path, proxy: TlsProxy, **kw: object) -> HttpClient:
+    return HttpClient(cache_dir=cache_dir / "http", verify=str(proxy.cert), backoff=0.01, **kw)  # type: ignore[arg-type]
+
+
+def test_plan_over_http2_pages_and_range_requests(
+    tmp_path: Path, cache_dir: Path, index: IndexServer, target: Target
+) -> None:
+    """Pages, METADATA range requests and downloads all go over HTTP/2, on one connection."""
+    with TlsProxy(index.base, tmp=tmp_path) as proxy:
+        settings = IndexSettings(indexes=(IndexConfig("tls", proxy.url("/simple/")),))
+        http = client(cache_dir, proxy)
+        with PackageFinder(settings, target, http=http) as finder:
+            cset = finder.find("alpha")
+            assert [str(c.version) for c in cset.candidates] == ["2.0", "1.0"]
+            meta = finder.metadata(cset.candidates[0])
+            assert [str(r) for r in meta.requires_dist] == ["beta>=2"]
+            path = http.download(cset.candidates[1].artifact.url, cset.candidates[1].artifact.sha256, tmp_path / "dl")
+            assert path.read_bytes() == (index.root / cset.candidates[1].artifact.filename).read_bytes()
+        rows = proxy.log()
+        assert {proto for proto, *_ in rows} == {"HTTP/2.0"}
+        assert any(status == 206 for _, status, *_ in rows), rows  # the range requests
+        assert any(uri.startswith("/simple/alpha/") for *_, uri in rows)
+        assert len({conn for _, _, conn, *_ in rows}) == 1
+
+
+def test_many_threads_share_one_connection_across_goaways(tmp_path: Path, cache_dir: Path, index: IndexServer) -> None:
+    """32 threads, 400 requests; nginx ends each connection after 25 (GOAWAY): all answered right.
+
+    With no retries at all: the streams a GOAWAY covers finish, those above it are sent
+    again on a new connection by the transport.
+    """
+    with TlsProxy(index.base, tmp=tmp_path, max_requests=25) as proxy:
+        http = client(cache_dir, proxy, retries=0)
+        names = [f"pkg{i}" for i in range(40)] * 10
+        expected = {n: index.project_html(n, index.files()[n]) for n in set(names)}
+        errors: list[BaseException] = []
+        bodies: dict[int, bytes] = {}
+
+        def fetch(i: int) -> None:
+            try:
+                resp = http.get(proxy.url(f"/simple/{names[i]}/"), headers={"Accept": "text/html"}, cache=False)
+                bodies[i] = resp.content
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=lambda k=k: [fetch(i) for i in range(k, len(names), 32)]) for k in range(32)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        http.close()
+        assert not errors, errors[:3]
+        assert all(bodies[i] == expected[names[i]] for i in range(len(names)))
+        rows = proxy.log()
+        assert len(rows) >= len(names)
+        assert {proto for proto, *_ in rows} == {"HTTP/2.0"}
+        # connections in turn, each ended by nginx after 25 requests: not one per request
+        connections = {conn for _, _, conn, *_ in rows}
+        assert len(rows) // 25 <= len(connections) <= len(rows) // 25 + 4, len(connections)
+
+
+def test_server_without_http2_gets_http11_over_tls(tmp_path: Path, cache_dir: Path, index: IndexServer) -> None:
+    with TlsProxy(index.base, tmp=tmp_path, http2=False) as proxy:
+        http = client(cache_dir, proxy)
+        for n in ("pkg1", "pkg2", "pkg3"):
+            resp = http.get(proxy.url(f"/simple/{n}/"), headers={"Accept": ACCEPT}, cache=False)
+            assert resp.status == 200 and b"pkg" in resp.content
+        http.close()
+        assert proxy.protocols() == ["HTTP/1.1"] * 3
+
+
+def test_plain_http_stays_http11(cache_dir: Path, index: IndexServer) -> None:
+    http = HttpClient(cache_dir=cache_dir / "http")
+    assert http.get(index.url + "pkg1/", headers={"Accept": ACCEPT}, cache=False).status == 200
+    http.close()
+    assert [p for _m, p, _h in index.requests] == ["/simple/pkg1/"]
+
+
+def test_muslin_http2_0_turns_it_off(tmp_path: Path, cache_dir: Path, index: IndexServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MUSLIN_HTTP2", "0")
+    with TlsProxy(index.base, tmp=tmp_path) as proxy:
+        http = client(cache_dir, proxy)
+        assert http.get(proxy.url("/simple/pkg1/"), headers={"Accept": ACCEPT}, cache=False).status == 200
+        http.close()
+        assert proxy.protocols() == ["HTTP/1.1"]
+
+
+def test_read_timeout_over_http2_is_a_network_error(tmp_path: Path, cache_dir: Path, repo: Path) -> None:
+    with IndexServer(repo, mode="html", delay={"/simple/pkg1/": 3.0}) as slow, TlsProxy(slow.base, tmp=tmp_path) as proxy:
+        http = client(cache_dir, proxy, timeout=0.5, retries=1, max_total_wait=0.1)
+        with pytest.raises(NetworkError, match="timed out"):
+            http.get(proxy.url("/simple/pkg1/"), headers={"Accept": ACCEPT}, cache=False)
+        # the connection is still good for other requests
+        assert http.get(proxy.url("/simple/pkg2/"), headers={"Accept": ACCEPT}, cache=False).status == 200
+        http.close()
+
+
+def test_hash_mismatch_over_http2_then_the_connection_goes_on(tmp_path: Path, cache_dir: Path, index: IndexServer) -> None:
+    wheel = next(p for p in index.root.iterdir() if p.name.startswith("alpha-2.0"))
+    good = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    with TlsProxy(index.base, tmp=tmp_path) as proxy:
+        http = client(cache_dir, proxy)
+        url = proxy.url(f"/files/{wheel.name}")
+        with pytest.raises(HashMismatchError):
+            http.download(url, "0" * 64, tmp_path / "dl")
+        assert http.download(url, good, tmp_path / "dl").read_bytes() == wheel.read_bytes()
+        http.close()
+        assert set(proxy.protocols()) == {"HTTP/2.0"}
+
+
+def test_untrusted_certificate_is_refused(tmp_path: Path, cache_dir: Path, index: IndexServer) -> None:
+    with TlsProxy(index.base, tmp=tmp_path) as proxy:
+        http = HttpClient(cache_dir=cache_dir / "http", retries=0)
+        with pytest.raises(NetworkError, match="cannot reach"):
+            http.get(proxy.url("/simple/pkg1/"), headers={"Accept": ACCEPT}, cache=False)
+        http.close()
+        assert proxy.log() == []
+
+
+def test_cli_plan_over_http2(tmp_path: Path, cache_dir: Path, index: IndexServer) -> None:
+    """The whole CLI (page workers included) plans from an HTTP/2 index; SSL_CERT_FILE trusts it."""
+    with TlsProxy(index.base, tmp=tmp_path) as proxy:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+        env.update(SSL_CERT_FILE=str(proxy.cert), MUSLIN_CACHE_DIR=str(cache_dir))
+        out = subprocess.run(
+            [sys.executable, "-m", "muslin", "plan", "alpine:3.18", "--profile", "alpine:3.18",
+             "--default-index", proxy.url("/simple/"), "alpha", "--json"],
+            capture_output=True, text=True, env=env, timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        plan = json.loads(out.stdout)
+        assert {i["name"]: i["version"] for i in plan["items"]} == {"alpha": "2.0", "beta": "2.0"}
+        assert set(proxy.protocols()) == {"HTTP/2.0"}
