@@ -320,6 +320,8 @@ class PackageFinder:
             return False
         from muslin.index.warmer import PageWarmer, default_workers
 
+        if self.http.http2_enabled() and any(ix.url.startswith("https:") for ix in self.settings.indexes):
+            self.http.tls_context()  # made once here, inherited by the workers
         warmer = PageWarmer(self, default_workers() if workers is None else workers)
         if warmer.active:
             self._warmer = warmer

@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "muslin"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+_CONTEXTS: dict[bool | str, ssl.SSLContext] = {}
+_CONTEXTS_LOCK = threading.Lock()
 
 
 
@@ -247,32 +249,41 @@ class HttpClient:
     def client(self) -> httpx.Client:
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(
-                    transport=self._http2_transport(),
-                    http1=True,
-                    http2=False,
-                    follow_redirects=True,
-                    timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-                    headers={"User-Agent": USER_AGENT},
-                    limits=_LIMITS,
-                    verify=_ssl_context(self.verify),
-                    trust_env=True,
-                )
+                common: dict[str, Any] = {
+                    "follow_redirects": True,
+                    "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                    "headers": {"User-Agent": USER_AGENT},
+                    "trust_env": True,
+                }
+                if self.http2_enabled():
+                    self._client = httpx.Client(transport=Http2Transport(self.tls_context(), self._http1), **common)
+                else:
+                    self._client = httpx.Client(
+                        http1=True, http2=False, limits=_LIMITS, verify=_ssl_context(self.verify), **common
+                    )
             return self._client
 
-    def _http2_transport(self) -> httpx.BaseTransport | None:
-        """HTTP/2 over TLS where the server offers it (:mod:`muslin.index.http2`).
+    def http2_enabled(self) -> bool:
+        """HTTP/2 over TLS where the server offers it (:mod:`muslin.index.http2`), unless
+        ``MUSLIN_HTTP2=0`` or a proxy is set in the environment (``HTTPS_PROXY``, ``ALL_PROXY``):
+        then httpx's HTTP/1.1 transport carries everything, and routes it as configured."""
+        return os.environ.get("MUSLIN_HTTP2", "1").strip() != "0" and _env_proxy() is None
 
-        Everything else uses httpx's HTTP/1.1 transport: a pool of kept-alive connections,
-        one request per connection at a time.  With a proxy set in the environment
-        (``HTTPS_PROXY``, ``ALL_PROXY``) or ``MUSLIN_HTTP2=0`` there is no HTTP/2 transport
-        at all (None): httpx then routes every request as configured, proxies included.
-        """
-        if os.environ.get("MUSLIN_HTTP2", "1").strip() == "0" or _env_proxy() is not None:
-            return None
-        # two contexts: httpx's HTTP/1.1 transport sets its own ALPN list on the one it is given
-        http1 = httpx.HTTPTransport(verify=_ssl_context(self.verify), http1=True, http2=False, limits=_LIMITS)
-        return Http2Transport(_ssl_context(self.verify), http1)
+    def tls_context(self) -> ssl.SSLContext:
+        """The TLS context of the HTTP/2 transport: made once per process and ``verify`` setting
+        (loading a CA bundle takes ~20 ms), and inherited by page workers forked after it."""
+        key = self.verify
+        with _CONTEXTS_LOCK:
+            context = _CONTEXTS.get(key)
+            if context is None:
+                context = _CONTEXTS[key] = _ssl_context(key)
+        return context
+
+    def _http1(self) -> httpx.BaseTransport:
+        """httpx's HTTP/1.1 transport (kept-alive pool), made when an origin first needs it.
+
+        Its own TLS context: httpx sets its ALPN list on the context it is given."""
+        return httpx.HTTPTransport(verify=_ssl_context(self.verify), http1=True, http2=False, limits=_LIMITS)
 
     @property
     def executor(self) -> ThreadPoolExecutor:

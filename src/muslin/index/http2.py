@@ -367,10 +367,12 @@ class _Body(httpx.SyncByteStream):
 class Http2Transport(httpx.BaseTransport):
     """HTTP/2 over TLS where the server offers it; ``fallback`` (HTTP/1.1) for everything else."""
 
-    def __init__(self, ssl_context: ssl.SSLContext, fallback: httpx.BaseTransport) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext, fallback: Callable[[], httpx.BaseTransport]) -> None:
+        """``fallback`` makes the HTTP/1.1 transport, the first time a request needs it."""
         ssl_context.set_alpn_protocols(["h2", "http/1.1"])
         self._ssl = ssl_context
-        self._fallback = fallback
+        self._make_fallback = fallback
+        self._fallback: httpx.BaseTransport | None = None
         self._lock = threading.Lock()
         self._connections: dict[Origin, _Connection] = {}
         self._http1: set[Origin] = set()
@@ -381,11 +383,11 @@ class Http2Transport(httpx.BaseTransport):
         url = request.url
         origin = (url.host, url.port or 443)
         if url.scheme != "https" or origin in self._http1 or _has_body(request):
-            return self._fallback.handle_request(request)
+            return self._http11().handle_request(request)
         for _attempt in range(SEND_ATTEMPTS):  # streams the server never processed are sent again
             conn = self._connection(origin, request)
             if conn is None:
-                return self._fallback.handle_request(request)
+                return self._http11().handle_request(request)
             try:
                 return conn.request(request)
             except _Lost:
@@ -395,6 +397,12 @@ class Http2Transport(httpx.BaseTransport):
         raise httpx.RemoteProtocolError(
             f"HTTP/2: the server refused the request on {SEND_ATTEMPTS} connections in turn"
         )
+
+    def _http11(self) -> httpx.BaseTransport:
+        with self._lock:
+            if self._fallback is None:
+                self._fallback = self._make_fallback()
+            return self._fallback
 
     def _connection(self, origin: Origin, request: httpx.Request) -> _Connection | None:
         with self._lock:
@@ -455,7 +463,10 @@ class Http2Transport(httpx.BaseTransport):
             connections, self._connections = list(self._connections.values()), {}
         for conn in connections:
             conn.close()
-        self._fallback.close()
+        with self._lock:
+            fallback, self._fallback = self._fallback, None
+        if fallback is not None:
+            fallback.close()
 
 
 def _has_body(request: httpx.Request) -> bool:
