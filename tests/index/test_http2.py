@@ -24,6 +24,7 @@ from muslin.index.finder import PackageFinder
 from muslin.index.http import HttpClient
 from muslin.target.target import Target
 from tests.support.index_server import IndexServer
+from tests.support.registry import write_tls_certificate
 from tests.support.tls_proxy import TlsProxy
 from tests.support.wheels import build_wheel
 
@@ -180,3 +181,13 @@ def test_cli_plan_over_http2(tmp_path: Path, cache_dir: Path, index: IndexServer
         plan = json.loads(out.stdout)
         assert {i["name"]: i["version"] for i in plan["items"]} == {"alpha": "2.0", "beta": "2.0"}
         assert set(proxy.protocols()) == {"HTTP/2.0"}
+
+
+def test_tls_context_made_once_per_setting(tmp_path: Path) -> None:
+    """Loading a CA bundle costs ~20 ms: one context per process and setting, shared by clients
+    (and by page workers, which fork after the finder made it)."""
+    cert, _key = write_tls_certificate(tmp_path / "ca", "127.0.0.1")
+    a = HttpClient(cache_dir=tmp_path / "a", verify=str(cert))
+    b = HttpClient(cache_dir=tmp_path / "b", verify=str(cert))
+    assert a.tls_context() is b.tls_context()
+    assert a.tls_context() is not HttpClient(cache_dir=tmp_path / "c").tls_context()
