@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 USER_AGENT = "muslin"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-_CONTEXTS: dict[bool | str, ssl.SSLContext] = {}
+_CONTEXTS: dict[tuple[bool | str, str | None, str | None], ssl.SSLContext] = {}
 _CONTEXTS_LOCK = threading.Lock()
 
 
@@ -272,11 +272,11 @@ class HttpClient:
     def tls_context(self) -> ssl.SSLContext:
         """The TLS context of the HTTP/2 transport: made once per process and ``verify`` setting
         (loading a CA bundle takes ~20 ms), and inherited by page workers forked after it."""
-        key = self.verify
+        key = (self.verify, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
         with _CONTEXTS_LOCK:
             context = _CONTEXTS.get(key)
             if context is None:
-                context = _CONTEXTS[key] = _ssl_context(key)
+                context = _CONTEXTS[key] = _ssl_context(self.verify)
         return context
 
     def _http1(self) -> httpx.BaseTransport:
