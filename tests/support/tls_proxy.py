@@ -130,17 +130,22 @@ class TlsProxy:
     def log(self) -> list[tuple[str, int, int, str, str]]:
         """(protocol, status, connection number, method, URI) of every request answered so far."""
         path = self.root / "access.log"
+        # nginx writes a request's line when it finalises it, which can be just after the client
+        # has the response: read until the log has stopped growing for 0.2 s (2 s at most)
         deadline = time.monotonic() + 2
+        text, stable_since = None, time.monotonic()
+        while True:
+            now_text = path.read_text() if path.exists() else ""
+            if now_text != text:
+                text, stable_since = now_text, time.monotonic()
+            elif time.monotonic() - stable_since >= 0.2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
         rows: list[tuple[str, int, int, str, str]] = []
-        while True:  # nginx writes a line when the response is done: give the last one a moment
-            text = path.read_text() if path.exists() else ""
-            rows = []
-            for line in text.splitlines():
-                proto, status, conn, method, uri = line.split(" ", 4)
-                rows.append((proto, int(status), int(conn), method, uri))
-            if rows or time.monotonic() > deadline:
-                return rows
-            time.sleep(0.05)
+        for line in text.splitlines():
+            proto, status, conn, method, uri = line.split(" ", 4)
+            rows.append((proto, int(status), int(conn), method, uri))
+        return rows
 
     def protocols(self) -> list[str]:
         return [row[0] for row in self.log()]
