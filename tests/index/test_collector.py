@@ -11,6 +11,7 @@ from muslin.errors import NetworkError
 from muslin.index.collector import (
     ACCEPT,
     Collector,
+    JsonEntries,
     parse_html,
     parse_json,
     parse_json_deferred,
@@ -128,8 +129,12 @@ def test_json_scan_reads_only_fitting_entries_and_agrees_with_a_full_parse() -> 
     full = parse_json_deferred(body, PAGE, "pypi", "pkg", NameFilter(TARGET).defer)
     scanned = scan_json(body, PAGE, NameFilter(TARGET).defer)
     assert scanned is not None
-    kept, more = scanned
+    more = scanned.more
+    # located, not decoded: each entry is decoded when asked for, in any order
+    kept = scanned.entries.read(scanned.kept)
     assert kept == [f for f in full if not isinstance(f, str)]
+    assert scanned.entries.read(scanned.kept[::-1]) == kept[::-1]
+    assert [name for name, _at in scanned.kept] == [f.filename for f in kept]
     assert more.size == len(full) - len(kept)
     assert list(more) == [f for f in full if isinstance(f, str)]
     # 40 releases of 9 wheels and an sdist, one odd name: cp311 musllinux, abi3, py3, and the
@@ -165,6 +170,25 @@ def test_json_scan_declines_pages_of_another_shape(case: str) -> None:
         files[5]["_extra"] = {"filename": "pkg-1.0-py3-none-any.whl"}
         body = json.dumps(page, sort_keys=True).encode()
     assert scan_json(body, PAGE, NameFilter(TARGET).defer) is None
+
+
+def test_json_entries_fall_back_to_the_whole_page_when_an_entry_is_not_where_it_was_found() -> None:
+    page = _big_page()
+    body = json.dumps(page).encode()
+    scanned = scan_json(body, PAGE, NameFilter(TARGET).defer)
+    assert scanned is not None
+    expected = scanned.entries.read(scanned.kept)
+    # offsets that point at other entries (an unusual layout): the page is parsed whole once
+    offsets = [at for _name, at in scanned.kept]
+    shifted = [(name, at) for (name, _at), at in zip(scanned.kept, offsets[1:] + offsets[:1], strict=True)]
+    entries = JsonEntries(body.decode(), PAGE, "pypi", "pkg")
+    assert entries.read(shifted) == expected
+    # a name the whole page does not list is no file
+    assert entries.read([("pkg-7.0-py3-none-any.whl", 0)]) == []
+    # a page that is not JSON at all is unreadable, one clear error
+    broken = JsonEntries(body.decode()[:-200], PAGE, "pypi", "pkg")
+    with pytest.raises(NetworkError, match="index pypi returned an unreadable page for pkg"):
+        broken.read(shifted)
 
 
 def test_name_filter_defers_only_names_that_cannot_fit() -> None:

@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 from packaging.markers import Marker
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from muslin.errors import AuthenticationError, HashMismatchError, NetworkError, UsageError
-from muslin.index.candidate import CandidateSet
+from muslin.index.candidate import CandidateSet, LazyCandidates
 from muslin.index.config import IndexConfig, IndexPin, IndexSettings, IndexStrategy
 from muslin.index.finder import PackageFinder
 from muslin.index.http import HttpClient
+from muslin.resolve.provider import Req
+from muslin.resolve.resolver import resolve
 from muslin.target.target import Target
 from tests.support.index_server import IndexServer
 from tests.support.wheels import build_sdist, build_wheel
@@ -536,3 +539,64 @@ def test_pep658_metadata_hash_verified(repo: Path, http: HttpClient, target: Tar
         f._meta_hashes[c.metadata_url] = "0" * 64  # what a tampered index page would claim
         with pytest.raises(HashMismatchError, match=r"beta-2\.0-.*\.whl\.metadata"):
             f.metadata(c)
+
+
+@pytest.fixture
+def many(tmp_path: Path) -> Path:
+    """A project of 12 releases (a musl and a pure wheel each), a newer pre-release, an old
+    release that needs a newer Python, and an sdist: the shape of a big PyPI page."""
+    d = tmp_path / "many"
+    for minor in range(12):
+        build_wheel(d, "many", f"1.{minor}", tags="py3-none-any")
+        build_wheel(d, "many", f"1.{minor}", tags=MUSL)
+    build_wheel(d, "many", "1.12rc1")
+    build_wheel(d, "many", "1.3", tags="cp311-abi3-musllinux_1_1_x86_64", requires_python=">=3.12")
+    build_sdist(d, "many", "1.11")
+    return d
+
+
+def _expected_many() -> list[tuple[str, str]]:
+    out = [("1.12rc1", "many-1.12rc1-py3-none-any.whl")]
+    for minor in range(11, -1, -1):
+        out += [(f"1.{minor}", f"many-1.{minor}-{MUSL}.whl"), (f"1.{minor}", f"many-1.{minor}-py3-none-any.whl")]
+    return out
+
+
+def test_candidates_are_worked_out_newest_first_as_they_are_read(many: Path, cache_dir: Path, target: Target) -> None:
+    with IndexServer(many, mode="json", cache_control="max-age=600") as srv:
+        ix = settings(IndexConfig("pypi", srv.url))
+        for attempt in ("fetched", "from the evaluated-page cache"):
+            with HttpClient(cache_dir=cache_dir / "http") as http:
+                cs = PackageFinder(ix, target, http=http).find("many")
+                cands = cs.candidates
+                assert isinstance(cands, LazyCandidates), attempt
+                # the pre-release and the two newest releases are worked out, 10 versions wait
+                ready, pending, _rejected = cands.state()
+                assert [str(c.version) for c in ready] == ["1.12rc1", "1.11", "1.11", "1.10", "1.10"], attempt
+                assert [v for v, _files in pending] == [f"1.{m}" for m in range(9, -1, -1)], attempt
+                # counted without working out: 26 fitting files, one of them will fail requires-python
+                assert cs.count == 26
+                assert [(str(c.version), c.artifact.filename) for c in cands] == _expected_many(), attempt
+                assert not cands.pending
+                assert sorted(r.reason for r in cs.rejections) == [
+                    "requires-python >=3.12 (target 3.11.6)", "sdist only",
+                ], attempt
+                assert len(cands) == 25 and cands[-1].artifact.filename == "many-1.0-py3-none-any.whl"
+            srv.clear_requests()
+        assert srv.requests == []  # the second time, page and evaluation came from the caches
+
+
+def test_an_old_version_is_resolved_from_the_versions_worked_out_late(
+    many: Path, cache_dir: Path, target: Target
+) -> None:
+    with IndexServer(many, mode="json", cache_control="max-age=600") as srv:
+        ix = settings(IndexConfig("pypi", srv.url))
+        for _attempt in range(2):  # fetched, then from the evaluated-page cache
+            with HttpClient(cache_dir=cache_dir / "http") as http, PackageFinder(ix, target, http=http) as finder:
+                res = resolve(
+                    [Req.from_requirement(Requirement("many<1.4,!=1.3"))], [], finder=finder, target=target,
+                    facts=None, installed={}, target_tag="cp311-musllinux_1_2_x86_64",
+                )
+            (pkg,) = res.packages
+            assert str(pkg.version) == "1.2"
+            assert pkg.wheel is not None and pkg.wheel.artifact.filename == f"many-1.2-{MUSL}.whl"

@@ -15,7 +15,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -320,59 +320,127 @@ class DeferredNames(Sequence[str]):
         return iter(self._all())
 
 
-def scan_json(
-    content: bytes, page_url: str, defer: Callable[[str], bool]
-) -> tuple[list[IndexFile], DeferredNames] | None:
-    """Read a PEP 691 page without decoding all of it: only entries whose name ``defer`` keeps.
+Located = tuple[str, int]
+"""A file of a PEP 691 page found by :func:`scan_json`: its name, and where its ``"filename"`` key is."""
 
-    File names are listed with one regular-expression pass; each kept entry is then
-    found by its name and decoded on its own.  None when the page does not have the plain shape this
-    relies on (escapes in a file name, unusual spacing, an entry that does not decode to the file
-    the name came from, no kept entry at all): the caller then parses it whole,
-    which also validates it.
+
+class JsonEntries:
+    """Decodes chosen file entries of a PEP 691 page, each on its own (see :func:`scan_json`).
+
+    Each entry is decoded from the break before its ``"filename"`` key and must name the
+    file it was found for.  If one does not (an unusual layout), the page is parsed whole
+    once, which also validates it, and files are taken from there by name: an unreadable
+    page is then a :class:`NetworkError`, as for any page.
+    """
+
+    def __init__(self, text: str | Callable[[], str], page_url: str, index: str, name: str) -> None:
+        self._text = text
+        """The page, or how to read it (a cached page is read only when an entry is needed)."""
+        self._page_url = page_url
+        self._index = index
+        self._name = name
+        self._resolve = _Resolver(page_url)
+        self._whole: dict[str, IndexFile] | None = None
+        self._lock = threading.Lock()
+
+    def text(self) -> str:
+        with self._lock:
+            if not isinstance(self._text, str):
+                self._text = self._text()
+            return self._text
+
+    def read(self, located: Iterable[Located]) -> list[IndexFile]:
+        """The files at ``located``, in that order."""
+        text = self.text()
+        files: list[IndexFile] = []
+        for filename, key in located:
+            file = self._read_one(text, filename, key) if self._whole is None else None
+            if file is None:
+                file = self._from_whole(filename)
+            if file is not None:
+                files.append(file)
+        return files
+
+    def _read_one(self, text: str, filename: str, key: int) -> IndexFile | None:
+        previous = text.rfind('"filename"', 0, key)
+        start = max(text.rfind(b, max(previous, 0), key) for b in _ENTRY_BREAKS)
+        if start >= 0:
+            start = text.find("{", start + 1)
+        elif previous < 0:
+            start = text.rfind("[", 0, key) + 1
+        if start <= 0:
+            return None
+        try:
+            entry, end = _DECODER.raw_decode(text, start)
+            if not isinstance(entry, dict) or entry.get("filename") != filename or end <= key:
+                return None
+            return _json_file(entry, filename, self._resolve)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def _from_whole(self, filename: str) -> IndexFile | None:
+        """``filename``'s entry from the whole page, parsed once (None: no such file)."""
+        with self._lock:
+            if self._whole is None:
+                text = self._text if isinstance(self._text, str) else self._text()
+                files = parse_json(text.encode("utf-8"), self._page_url, self._index, self._name)
+                whole: dict[str, IndexFile] = {}
+                for f in files:
+                    whole.setdefault(f.filename, f)
+                self._whole = whole
+            return self._whole.get(filename)
+
+
+@dataclass(frozen=True)
+class ScannedPage:
+    """A PEP 691 page as :func:`scan_json` leaves it: kept files located, the others listed on demand."""
+
+    kept: list[Located]
+    """The files ``defer`` kept, in page order, not decoded yet."""
+    more: DeferredNames
+    """The files it deferred."""
+    entries: JsonEntries
+    """Decodes kept files when asked."""
+
+
+def scan_json(
+    content: bytes, page_url: str, defer: Callable[[str], bool], index: str = "", name: str = ""
+) -> ScannedPage | None:
+    """Scan a PEP 691 page without decoding it: where the entries are whose name ``defer`` keeps.
+
+    File names are listed with one regular-expression pass; each kept name's ``"filename"``
+    key is then located (not decoded: :class:`JsonEntries` decodes the entries asked for).
+    None when the page does not have the plain shape this relies on (not one line, escapes in
+    a file name, unusual spacing, a kept name listed twice, no kept entry at all): the caller
+    then parses it whole, which also validates it.
     """
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
         return None
     body = text.strip()
-    if not (body.startswith("{") and body.endswith("}")) or '"files"' not in text:
+    if not (body.startswith("{") and body.endswith("}")) or '"files"' not in text or "\n" in body:
         return None
     names = _FILENAME.findall(text)
     if len(names) != text.count('"filename"'):  # a name with escapes
         return None
-    resolve = _Resolver(page_url)
-    files: list[IndexFile] = []
-    kept: set[int] = set()
+    kept: list[Located] = []
+    seen: set[str] = set()
     after = 0
     for filename in names:
         if defer(filename):
             continue
         at = text.find(f'"{filename}"', after)  # the value; inside URLs the name follows a "/"
         key = text.rfind('"filename"', after, at)
-        if at < 0 or key < 0 or text[key + 10 : at].strip() != ":":
+        if at < 0 or key < 0 or text[key + 10 : at].strip() != ":" or filename in seen:
             return None
-        # the entry starts after the previous entry's "filename" key: look for the break there only
-        previous = text.rfind('"filename"', 0, key)
-        start = max(text.rfind(b, max(previous, 0), key) for b in _ENTRY_BREAKS)
-        if start >= 0:
-            start = text.index("{", start + 1)
-        elif previous < 0:
-            start = text.rfind("[", 0, key) + 1
-        else:
-            return None
-        try:
-            entry, end = _DECODER.raw_decode(text, start)
-            if not isinstance(entry, dict) or entry.get("filename") != filename or end <= at:
-                return None
-            files.append(_json_file(entry, filename, resolve))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
-        kept.add(key)
-        after = end
-    if not files:
+        seen.add(filename)
+        kept.append((filename, key))
+        after = at + len(filename) + 2
+    if not kept:
         return None
-    return files, DeferredNames(text, frozenset(kept), len(names) - len(kept))
+    more = DeferredNames(text, frozenset(k for _f, k in kept), len(names) - len(kept))
+    return ScannedPage(kept, more, JsonEntries(text, page_url, index, name))
 
 
 @dataclass
@@ -401,33 +469,36 @@ class Collector:
             self.page_url(index, name), headers={"Accept": ACCEPT}, what=f"index {index.name}"
         )
 
+    def base_url(self, index: IndexConfig, name: str, resp: Response) -> str:
+        """What relative links on a fetched page are resolved against."""
+        return resp.url if resp.url.startswith(("http:", "https:", "file:")) else redact_url(self.page_url(index, name))
+
     def parse_page_deferred(
         self, index: IndexConfig, name: str, resp: Response, defer: Callable[[str], bool]
-    ) -> tuple[bool, list[IndexFile | str], DeferredNames | None]:
-        """(listed, files, more) of a fetched page.
+    ) -> tuple[bool, list[IndexFile | str] | ScannedPage]:
+        """(listed, files) of a fetched page.
 
-        Files ``defer`` accepts are left as bare names in ``files``, or, for a PEP 691
-        page read by :func:`scan_json`, not read at all: ``more`` lists them on demand.
+        Files ``defer`` accepts are left as bare names in ``files``; a PEP 691 page that
+        :func:`scan_json` can read is returned as a :class:`ScannedPage` instead.
         """
         if resp.status == 404:
-            return False, [], None
+            return False, []
         canonical = canonicalize_name(name)
-        shown = redact_url(self.page_url(index, name))
-        base = resp.url if resp.url.startswith(("http:", "https:", "file:")) else shown
+        base = self.base_url(index, name, resp)
         if resp.content_type == JSON_TYPE:
-            scanned = scan_json(resp.content, base, defer)
+            scanned = scan_json(resp.content, base, defer, index.name, canonical)
             if scanned is not None:
-                return True, list(scanned[0]), scanned[1]
-            return True, parse_json_deferred(resp.content, base, index.name, canonical, defer), None
+                return True, scanned
+            return True, parse_json_deferred(resp.content, base, index.name, canonical, defer)
         files = parse_html(resp.content, base, index.name, canonical)
-        return True, [f.filename if defer(f.filename) else f for f in files], None
+        return True, [f.filename if defer(f.filename) else f for f in files]
 
     def parse_page(self, index: IndexConfig, name: str, resp: Response) -> ProjectPage:
         canonical = canonicalize_name(name)
         shown = redact_url(self.page_url(index, name))
         if resp.status == 404:
             return ProjectPage(index.name, canonical, shown, False, (), resp.from_cache)
-        base = resp.url if resp.url.startswith(("http:", "https:", "file:")) else shown
+        base = self.base_url(index, name, resp)
         if resp.content_type == JSON_TYPE:
             files = parse_json(resp.content, base, index.name, canonical)
         else:

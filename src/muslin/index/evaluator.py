@@ -127,6 +127,17 @@ class Evaluator:
             metadata_url=file.metadata_url,
         )
 
+    def version_of(self, filename: str) -> Version | None:
+        """The version in a wheel file name of the usual five or six parts (memoised), else None."""
+        parts = filename[:-4].split("-")
+        if len(parts) not in (5, 6):
+            return None
+        version = self._versions.get(parts[1])
+        if version is None:
+            with contextlib.suppress(InvalidVersion):
+                version = self._versions[parts[1]] = Version(parts[1])
+        return version
+
     def _parse(self, filename: str, memo: bool) -> tuple[NormalizedName, Version] | str:
         """Name and version of a wheel file name, or why it is invalid.
 

@@ -41,8 +41,23 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from muslin.errors import HashMismatchError, UsageError
-from muslin.index.candidate import Candidate, CandidateMetadata, CandidateSet, Rejection
-from muslin.index.collector import ACCEPT, Collector, DeferredNames, IndexFile
+from muslin.index.candidate import (
+    Candidate,
+    CandidateMetadata,
+    CandidateSet,
+    LazyCandidates,
+    Rejection,
+    WorkOut,
+)
+from muslin.index.collector import (
+    ACCEPT,
+    Collector,
+    DeferredNames,
+    IndexFile,
+    JsonEntries,
+    Located,
+    ScannedPage,
+)
 from muslin.index.config import IndexConfig, IndexSettings, IndexStrategy, redact_url
 from muslin.index.evaluator import Evaluator, NameFilter, sort_candidates
 from muslin.index.http import (
@@ -64,8 +79,11 @@ log = logging.getLogger(__name__)
 
 FETCH_WORKERS = 8
 """Parallel page fetches (each also parses its page): a plan of 100 packages has ~100 pages."""
-_DERIVED_FORMAT = 3
+_DERIVED_FORMAT = 4
 _SEP = "\x00"
+HEAD_RELEASES = 2
+"""Final releases with a usable wheel worked out at once on a scanned page; older versions
+wait until a resolver reads that far (see :class:`LazyCandidates`)."""
 
 
 RejectionSlot = Rejection | str
@@ -135,6 +153,31 @@ class _Rejections(Sequence[Rejection]):
         return f"_Rejections({len(self)} files)"
 
 
+class _WorkedOut(Sequence[Rejection]):
+    """The rejections of a :class:`LazyCandidates`: reading them works every version out."""
+
+    __slots__ = ("lazy",)
+
+    def __init__(self, lazy: LazyCandidates[Located]) -> None:
+        self.lazy = lazy
+
+    def __bool__(self) -> bool:
+        return self.lazy.pending or self.lazy.rejected_so_far > 0
+
+    def __len__(self) -> int:
+        return len(self.lazy.rejected())
+
+    @overload
+    def __getitem__(self, i: int) -> Rejection: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Rejection]: ...
+    def __getitem__(self, i: int | slice) -> Rejection | Sequence[Rejection]:
+        return self.lazy.rejected()[i]
+
+    def __iter__(self) -> Iterator[Rejection]:
+        return iter(self.lazy.rejected())
+
+
 def _no_make(filename: str) -> Rejection:
     raise AssertionError(f"no rejection maker for {filename}")  # pragma: no cover - slots are Rejections
 
@@ -145,10 +188,17 @@ class _Evaluated:
 
     index: str
     found: bool
-    candidates: tuple[Candidate, ...]
+    candidates: Sequence[Candidate]
+    """Sorted best first when a :class:`LazyCandidates`, else in page order."""
     rejections: _Rejections
     metadata_hashes: dict[str, str]
     """PEP 658 metadata URL -> sha256, where the index gives one."""
+
+
+def _candidate_row(c: Candidate) -> list[object]:
+    a = c.artifact
+    return [c.name, str(c.version), a.filename, a.url, a.sha256, a.size, c.tag_rank, c.yanked, c.requires_python,
+            c.metadata_url]
 
 
 def _store_evaluated(folder: Path, key: str, page: _Evaluated) -> None:
@@ -158,18 +208,18 @@ def _store_evaluated(folder: Path, key: str, page: _Evaluated) -> None:
     for part, _make in page.rejections.parts:
         if isinstance(part, DeferredNames):
             more = part
-        else:
+        elif not isinstance(part, _WorkedOut):
             slots.extend(part)
+    cands: Sequence[Candidate] = page.candidates
+    pending: list[list[object]] | None = None
+    if isinstance(cands, LazyCandidates):
+        cands, groups, rejected = cands.state()
+        slots.extend(rejected)
+        pending = [[v, [x for file in files for x in file]] for v, files in groups]
     names = [r for r in slots if isinstance(r, str)]
     doc = {
         "found": page.found,
-        "c": [
-            [
-                c.name, str(c.version), c.artifact.filename, c.artifact.url, c.artifact.sha256,
-                c.artifact.size, c.tag_rank, c.yanked, c.requires_python, c.metadata_url,
-            ]
-            for c in page.candidates
-        ],
+        "c": [_candidate_row(c) for c in cands],
         "r": [
             [i, r.version, r.filename, r.reason, r.kind, list(r.tags)]
             for i, r in enumerate(slots)
@@ -180,6 +230,8 @@ def _store_evaluated(folder: Path, key: str, page: _Evaluated) -> None:
         "m": page.metadata_hashes,
         # names a page scan never read: listed again from the page body when needed
         "k": None if more is None else [sorted(more.kept), more.size],
+        # versions of a scanned page not worked out yet, newest first: [version, [name, key offset, ...]]
+        "t": pending,
     }
     try:
         _atomic_write(folder / key[:2] / f"{key}.json", json.dumps(doc, separators=(",", ":")).encode())
@@ -199,9 +251,15 @@ def _rejection(
 
 
 def _load_evaluated(
-    folder: Path, key: str, index: str, make: Callable[[str], Rejection], body: Callable[[], bytes]
+    folder: Path,
+    key: str,
+    index: str,
+    make: Callable[[str], Rejection],
+    body: Callable[[], bytes],
+    work_out: Callable[[dict[str, str]], WorkOut[Located]],
 ) -> _Evaluated | None:
-    """A page's cached evaluation; ``body`` gives the page itself, read only if an explanation needs it."""
+    """A page's cached evaluation; ``body`` gives the page itself, read only if an explanation
+    or an older version needs it; ``work_out(hashes)`` evaluates a scanned page's pending versions."""
     path = folder / key[:2] / f"{key}.json"
     try:
         doc = json.loads(path.read_bytes())
@@ -227,7 +285,17 @@ def _load_evaluated(
         slots: list[RejectionSlot] = [
             eager[i] if i in eager else next(rest) for i in range(len(eager) + len(names))
         ]
-        parts: list[tuple[Sequence[RejectionSlot], Callable[[str], Rejection]]] = [(slots, make)]
+        parts: list[tuple[Sequence[RejectionSlot], Callable[[str], Rejection]]] = []
+        candidates: Sequence[Candidate] = cands
+        meta = {str(u): str(h) for u, h in doc["m"].items()}
+        if doc["t"] is not None:
+            pending = [(str(v), list(zip(flat[::2], map(int, flat[1::2]), strict=True))) for v, flat in doc["t"]]
+            rejected = [slot for slot in slots if not isinstance(slot, str)]
+            lazy = LazyCandidates(cands, pending, work_out(meta), rejected)
+            candidates = lazy
+            parts.append((_WorkedOut(lazy), make))
+        else:
+            parts.append((slots, make))
         if doc["k"] is not None:
             kept, count = doc["k"]
 
@@ -235,7 +303,7 @@ def _load_evaluated(
                 return body().decode("utf-8")
 
             parts.append((DeferredNames(text, frozenset(int(k) for k in kept), int(count)), make))
-        return _Evaluated(index, bool(doc["found"]), cands, _Rejections(parts), dict(doc["m"]))
+        return _Evaluated(index, bool(doc["found"]), candidates, _Rejections(parts), meta)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError):
@@ -396,11 +464,22 @@ class PackageFinder:
             return _Evaluated(index.name, False, (), _Rejections(()), {})
         key = self._derived_key(index, name, resp.url, resp.body_id)
         make = self._rejection_maker(ev, index)
-        cached = _load_evaluated(self._derived_dir, key, index.name, make, lambda: resp.content)
+
+        def work_out(meta: dict[str, str]) -> WorkOut[Located]:
+            def text() -> str:
+                return resp.content.decode("utf-8")
+
+            base = self.collector.base_url(index, name, resp)
+            return self._work_out(ev, index, JsonEntries(text, base, index.name, name), meta)
+
+        cached = _load_evaluated(self._derived_dir, key, index.name, make, lambda: resp.content, work_out)
         if cached is not None:
             return cached
-        found, files, more = self.collector.parse_page_deferred(index, name, resp, self._name_filter(index).defer)
-        page = self._evaluate_files(ev, index, found, files, more)
+        found, files = self.collector.parse_page_deferred(index, name, resp, self._name_filter(index).defer)
+        if isinstance(files, ScannedPage):
+            page = self._evaluate_scanned(ev, index, files)
+        else:
+            page = self._evaluate_files(ev, index, found, files)
         _store_evaluated(self._derived_dir, key, page)
         return page
 
@@ -432,6 +511,64 @@ class PackageFinder:
             return out
 
         return make
+
+    def _work_out(
+        self, ev: Evaluator, index: IndexConfig, entries: JsonEntries, meta: dict[str, str]
+    ) -> WorkOut[Located]:
+        """Evaluates located files of a scanned page: its candidates sorted, and its rejections.
+
+        PEP 658 metadata hashes of the candidates go into ``meta`` (the page's) and the finder's.
+        """
+
+        def work_out(located: Sequence[Located]) -> tuple[list[Candidate], list[Rejection]]:
+            cands: list[Candidate] = []
+            rejected: list[Rejection] = []
+            found: dict[str, str] = {}
+            for file in entries.read(located):
+                out = ev.evaluate(file, index)
+                if isinstance(out, Candidate):
+                    cands.append(out)
+                    if file.metadata_sha256 and file.metadata_url:
+                        found[file.metadata_url] = file.metadata_sha256
+                else:
+                    rejected.append(out)
+            if found:
+                with self._lock:
+                    meta.update(found)
+                    self._meta_hashes.update(found)
+            return sort_candidates(cands), rejected
+
+        return work_out
+
+    def _evaluate_scanned(self, ev: Evaluator, index: IndexConfig, page: ScannedPage) -> _Evaluated:
+        """A scanned page's candidates as a :class:`LazyCandidates`: its kept files grouped by
+        version, newest first, the newest :data:`HEAD_RELEASES` usable releases worked out now."""
+        meta: dict[str, str] = {}
+        work_out = self._work_out(ev, index, page.entries, meta)
+        groups: dict[Version, list[Located]] = {}
+        odd: list[Located] = []
+        for located in page.kept:
+            version = ev.version_of(located[0])
+            if version is None:
+                odd.append(located)
+            else:
+                groups.setdefault(version, []).append(located)
+        rejected: list[Rejection] = []
+        for located in odd:  # a name of another shape: the evaluator rejects it (invalid wheel file name)
+            odd_cands, odd_rejected = work_out([located])
+            rejected.extend(odd_rejected)
+            for cand in odd_cands:
+                groups.setdefault(cand.version, []).append(located)
+        pending = [(str(v), groups[v]) for v in sorted(groups, reverse=True)]
+        lazy = LazyCandidates((), pending, work_out, rejected)
+        releases: set[Version] = set()
+        for cand in lazy:
+            if not cand.yanked and not cand.version.is_prerelease:
+                releases.add(cand.version)
+                if len(releases) >= HEAD_RELEASES:
+                    break
+        make = self._rejection_maker(ev, index)
+        return _Evaluated(index.name, True, lazy, _Rejections([(_WorkedOut(lazy), make), (page.more, make)]), meta)
 
     def _evaluate_files(
         self,
@@ -565,9 +702,11 @@ class PackageFinder:
 
     def _evaluate(
         self, name: NormalizedName, pages: list[_Evaluated], by_index: bool = False
-    ) -> tuple[tuple[Candidate, ...], Sequence[Rejection]]:
+    ) -> tuple[Sequence[Candidate], Sequence[Rejection]]:
         """Candidates newest first (``by_index``: each page's in turn, in priority order) and rejections."""
         rejects = pages[0].rejections if len(pages) == 1 else _Rejections.concat(p.rejections for p in pages)
+        if len(pages) == 1 and isinstance(pages[0].candidates, LazyCandidates):
+            return pages[0].candidates, rejects  # sorted already, worked out as it is read
         if by_index:
             return tuple(c for page in pages for c in sort_candidates(list(page.candidates))), rejects
         cands: list[Candidate] = []

@@ -384,7 +384,7 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
         in_causes = 0 if name in causes else 1
         # fewer versions first; counted on the page, not by running find_matches to the end
         cset = self.candidate_sets.get(name)
-        count = 1 if system_pin == 0 else len(cset.candidates) if cset is not None else 0
+        count = 1 if system_pin == 0 else cset.count if cset is not None else 0
         extras_last = 1 if "[" in identifier else 0
         return (system_pin, exact, in_causes, count, extras_last, identifier)
 
