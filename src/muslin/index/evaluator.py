@@ -220,9 +220,20 @@ class NameFilter:
         triples = [t.split("-") for t in target.tag_string_ranks(accept_linux=accept_linux)]
         self._parts = tuple(frozenset(t[i] for t in triples) for i in range(3))
         self._verdicts: dict[str, bool] = {}
+        self._platforms: dict[str, bool] = {}
+        """Last dash-separated part of a name (``win_amd64.whl``) -> no target platform in it."""
 
     def defer(self, filename: str) -> bool:
         if not filename.endswith(".whl"):
+            return True
+        # most names fail on their platform alone: one lookup (such a name is a rejection whatever
+        # its other parts, an invalid name included, so the evaluator can tell why later)
+        last = filename[filename.rfind("-") + 1 :]
+        foreign = self._platforms.get(last)
+        if foreign is None:
+            plats = self._parts[2]
+            foreign = self._platforms[last] = not any(p in plats for p in last[:-4].lower().split("."))
+        if foreign:
             return True
         if filename.count("-") not in (4, 5):
             return False

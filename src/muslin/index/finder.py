@@ -22,6 +22,7 @@ planner must call it for every chosen candidate.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
 import json
@@ -390,6 +391,7 @@ class PackageFinder:
 
         if self.http.http2_enabled() and any(ix.url.startswith("https:") for ix in self.settings.indexes):
             self.http.tls_context()  # made once here, inherited by the workers
+        codecs.lookup("idna")  # host names are encoded with it: imported once here, not in each worker
         warmer = PageWarmer(self, default_workers() if workers is None else workers)
         if warmer.active:
             self._warmer = warmer
