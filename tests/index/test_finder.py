@@ -544,12 +544,13 @@ def test_pep658_metadata_hash_verified(repo: Path, http: HttpClient, target: Tar
 @pytest.fixture
 def many(tmp_path: Path) -> Path:
     """A project of 12 releases (a musl and a pure wheel each), a newer pre-release, an old
-    release that needs a newer Python, and an sdist: the shape of a big PyPI page."""
+    release that needs a newer Python, one spelled two ways, and an sdist: a big PyPI page's shape."""
     d = tmp_path / "many"
     for minor in range(12):
         build_wheel(d, "many", f"1.{minor}", tags="py3-none-any")
         build_wheel(d, "many", f"1.{minor}", tags=MUSL)
     build_wheel(d, "many", "1.12rc1")
+    build_wheel(d, "many", "1.2.0")  # 1.2 spelled otherwise: the same version
     build_wheel(d, "many", "1.3", tags="cp311-abi3-musllinux_1_1_x86_64", requires_python=">=3.12")
     build_sdist(d, "many", "1.11")
     return d
@@ -559,6 +560,8 @@ def _expected_many() -> list[tuple[str, str]]:
     out = [("1.12rc1", "many-1.12rc1-py3-none-any.whl")]
     for minor in range(11, -1, -1):
         out += [(f"1.{minor}", f"many-1.{minor}-{MUSL}.whl"), (f"1.{minor}", f"many-1.{minor}-py3-none-any.whl")]
+        if minor == 2:
+            out.append(("1.2.0", "many-1.2.0-py3-none-any.whl"))
     return out
 
 
@@ -574,14 +577,14 @@ def test_candidates_are_worked_out_newest_first_as_they_are_read(many: Path, cac
                 ready, pending, _rejected = cands.state()
                 assert [str(c.version) for c in ready] == ["1.12rc1", "1.11", "1.11", "1.10", "1.10"], attempt
                 assert [v for v, _files in pending] == [f"1.{m}" for m in range(9, -1, -1)], attempt
-                # counted without working out: 26 fitting files, one of them will fail requires-python
-                assert cs.count == 26
+                # counted without working out: 27 fitting files, one of them will fail requires-python
+                assert cs.count == 27
                 assert [(str(c.version), c.artifact.filename) for c in cands] == _expected_many(), attempt
                 assert not cands.pending
                 assert sorted(r.reason for r in cs.rejections) == [
                     "requires-python >=3.12 (target 3.11.6)", "sdist only",
                 ], attempt
-                assert len(cands) == 25 and cands[-1].artifact.filename == "many-1.0-py3-none-any.whl"
+                assert len(cands) == 26 and cands[-1].artifact.filename == "many-1.0-py3-none-any.whl"
             srv.clear_requests()
         assert srv.requests == []  # the second time, page and evaluation came from the caches
 

@@ -127,15 +127,18 @@ class Evaluator:
             metadata_url=file.metadata_url,
         )
 
-    def version_of(self, filename: str) -> Version | None:
-        """The version in a wheel file name of the usual five or six parts (memoised), else None."""
+    @staticmethod
+    def version_text(filename: str) -> str | None:
+        """The version part of a wheel file name of the usual five or six parts, else None."""
         parts = filename[:-4].split("-")
-        if len(parts) not in (5, 6):
-            return None
-        version = self._versions.get(parts[1])
+        return parts[1] if len(parts) in (5, 6) else None
+
+    def parse_version(self, text: str) -> Version | None:
+        """``text`` as a version (memoised), None if it is not one."""
+        version = self._versions.get(text)
         if version is None:
             with contextlib.suppress(InvalidVersion):
-                version = self._versions[parts[1]] = Version(parts[1])
+                version = self._versions[text] = Version(text)
         return version
 
     def _parse(self, filename: str, memo: bool) -> tuple[NormalizedName, Version] | str:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from email.parser import HeaderParser
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, overload
 from urllib.parse import urlsplit
@@ -547,21 +548,30 @@ class PackageFinder:
         version, newest first, the newest :data:`HEAD_RELEASES` usable releases worked out now."""
         meta: dict[str, str] = {}
         work_out = self._work_out(ev, index, page.entries, meta)
-        groups: dict[Version, list[Located]] = {}
+        by_text: dict[str, list[Located]] = {}
         odd: list[Located] = []
         for located in page.kept:
-            version = ev.version_of(located[0])
-            if version is None:
+            text = ev.version_text(located[0])
+            if text is None:
                 odd.append(located)
             else:
-                groups.setdefault(version, []).append(located)
+                by_text.setdefault(text, []).append(located)
+        groups: dict[Version, tuple[str, list[Located]]] = {}
+        for text, files in by_text.items():
+            version = ev.parse_version(text)
+            if version is None:
+                odd.extend(files)
+            elif version in groups:  # another spelling of the same version (1.0 and 1.0.0)
+                groups[version][1].extend(files)
+            else:
+                groups[version] = (text, files)
         rejected: list[Rejection] = []
         for located in odd:  # a name of another shape: the evaluator rejects it (invalid wheel file name)
             odd_cands, odd_rejected = work_out([located])
             rejected.extend(odd_rejected)
             for cand in odd_cands:
-                groups.setdefault(cand.version, []).append(located)
-        pending = [(str(v), groups[v]) for v in sorted(groups, reverse=True)]
+                groups.setdefault(cand.version, (str(cand.version), []))[1].append(located)
+        pending = [group for _version, group in sorted(groups.items(), key=itemgetter(0), reverse=True)]
         lazy = LazyCandidates((), pending, work_out, rejected)
         releases: set[Version] = set()
         for cand in lazy:
