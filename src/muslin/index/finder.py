@@ -11,6 +11,9 @@
 * :meth:`PackageFinder.metadata` reads METADATA through PEP 658/714 files, else
   HTTP range requests on the wheel (a host that ignores ``Range`` is
   remembered), else a full download; results are cached on disk by sha256;
+* a scanned PEP 691 page's fitting files are grouped by version: the newest
+  :data:`HEAD_RELEASES` usable releases are evaluated at once, older versions
+  only when a resolver reads that far (:class:`LazyCandidates`);
 * each project page, once evaluated for the target, is kept on disk keyed by
   the page body and the target, so a warm re-plan skips parsing thousands of
   file entries.
