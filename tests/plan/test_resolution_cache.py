@@ -6,6 +6,9 @@ A real PEP 691 index server on 127.0.0.1 serving wheels built by the test;
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,3 +108,24 @@ def test_local_find_links_directory_is_fingerprinted(tmp_path: Path, repo: Path)
         assert {i.name: i.version for i in make_plan(request).plan.items}["dep"] == "1.5"
         build_wheel(links, "dep", "1.6")
         assert {i.name: i.version for i in make_plan(request).plan.items}["dep"] == "1.6"
+
+
+def test_a_reused_resolution_does_not_load_the_http_stack(fresh_index: IndexServer, tmp_path: Path) -> None:
+    """A warm re-plan reads caches only: httpx and h2 (~40 ms of imports) stay unloaded."""
+    _plan(fresh_index.url, "app")
+    fresh_index.clear_requests()
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['muslin', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_module('muslin', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "print(sorted(m for m in ('httpx', 'h2', 'ssl') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "MUSLIN_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["plan", "alpine:3.18", "--profile", "alpine:3.18", "--default-index", fresh_index.url, "app", "--json"]
+    out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert fresh_index.requests == []  # the cached resolution was used
+    assert out.stdout.rstrip().splitlines()[-1] == "[]"

@@ -24,9 +24,7 @@ import contextlib
 import email.utils
 import hashlib
 import logging
-import netrc
 import os
-import re
 import shutil
 import ssl
 import sys
@@ -44,6 +42,8 @@ import httpx
 
 from muslin.errors import AuthenticationError, HashMismatchError, NetworkError
 from muslin.index.config import redact_url
+from muslin.index.credentials import CredentialStore as CredentialStore
+from muslin.index.credentials import env_credentials as env_credentials
 from muslin.index.http2 import Http2Transport
 from muslin.index.httpcache import DEFAULT_TTL, _CacheEntry, _PageCache
 from muslin.index.httpcache import _atomic_write as _atomic_write
@@ -64,16 +64,6 @@ def strip_userinfo(url: str) -> str:
     return redact_url(url)
 
 
-def env_credentials(index_name: str) -> tuple[str, str] | None:
-    """``MUSLIN_INDEX_<NAME>_USERNAME``/``_PASSWORD`` (NAME upper-cased, non-alnum -> ``_``)."""
-    key = re.sub(r"[^A-Za-z0-9]", "_", index_name).upper()
-    user = os.environ.get(f"MUSLIN_INDEX_{key}_USERNAME")
-    password = os.environ.get(f"MUSLIN_INDEX_{key}_PASSWORD")
-    if user is None and password is None:
-        return None
-    return user or "", password or ""
-
-
 def _ssl_context(verify: bool | str) -> ssl.SSLContext:
     """TLS settings: True verifies with httpx's default CA bundle (``SSL_CERT_FILE``/``SSL_CERT_DIR``
     honoured), a string is a CA bundle file or directory to verify with, False does not verify."""
@@ -91,67 +81,6 @@ def _env_proxy() -> str | None:
         if value:
             return value
     return None
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port
-
-
-class CredentialStore:
-    """Where credentials for a URL come from (never printed)."""
-
-    def __init__(self) -> None:
-        self._entries: list[tuple[str, str, str]] = []
-        self._lock = threading.Lock()
-        self._netrc: netrc.netrc | bool | None = False
-
-    def __repr__(self) -> str:
-        return f"CredentialStore({len(self._entries)} entries)"
-
-    def add(self, url: str, username: str, password: str) -> None:
-        """Use ``username``/``password`` for ``url`` and anything on the same origin."""
-        with self._lock:
-            self._entries.append((strip_userinfo(url), username, password))
-
-    def add_from_url(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.username is not None or parts.password is not None:
-            self.add(url, unquote(parts.username or ""), unquote(parts.password or ""))
-
-    def _load_netrc(self) -> netrc.netrc | None:
-        if self._netrc is False:
-            path = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
-            try:
-                self._netrc = netrc.netrc(path) if os.path.isfile(path) else None
-            except (netrc.NetrcParseError, OSError) as exc:
-                log.warning("ignoring unreadable netrc file %s (%s)", path, type(exc).__name__)
-                self._netrc = None
-        return self._netrc if isinstance(self._netrc, netrc.netrc) else None
-
-    def lookup(self, url: str) -> tuple[str, str] | None:
-        parts = urlsplit(url)
-        if parts.username is not None or parts.password is not None:
-            return unquote(parts.username or ""), unquote(parts.password or "")
-        clean = strip_userinfo(url)
-        origin = _origin(clean)
-        best: tuple[int, str, str] | None = None
-        with self._lock:
-            for prefix, user, pw in self._entries:
-                if _origin(prefix) != origin:
-                    continue
-                score = len(prefix) if clean.startswith(prefix) else 0
-                if best is None or score > best[0]:
-                    best = (score, user, pw)
-        if best is not None:
-            return best[1], best[2]
-        rc = self._load_netrc()
-        if rc is not None and parts.hostname:
-            auth = rc.authenticators(parts.hostname)
-            if auth is not None:
-                login, _account, password = auth
-                return login or "", password or ""
-        return None
 
 
 class Response:

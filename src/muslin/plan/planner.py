@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     # every command's start-up time should not pay for HTTP, resolver and parser imports
     from muslin.image.sources.daemon import RootfsView
     from muslin.index.finder import PackageFinder
+    from muslin.index.http import HttpClient
     from muslin.inputs.config import CliIndexOptions
     from muslin.inputs.requirements import ParsedRequirement
     from muslin.resolve.provider import Req
@@ -212,13 +213,14 @@ def _cli_index_options(request: PlanRequest) -> CliIndexOptions:
 def _requirements_fetcher(request: PlanRequest, stack: contextlib.ExitStack) -> Callable[[str], bytes]:
     """Reads ``-r https://...`` files through the HTTP cache (``--offline``/``--refresh`` apply);
     credentials from the URL or ``.netrc``; a 404 reads as a missing file."""
-    from muslin.index.http import HttpClient
-
     client: HttpClient | None = None
 
     def fetch(url: str) -> bytes:
         nonlocal client
         if client is None:
+            # imported here (httpx): only a requirements file on the web needs it
+            from muslin.index.http import HttpClient
+
             client = stack.enter_context(HttpClient(offline=request.offline, refresh=request.refresh))
         client.credentials.add_from_url(url)
         resp = client.get(url.split("#", 1)[0], what="requirements file")
@@ -384,7 +386,7 @@ def _item(pkg: ResolvedPackage, pins: dict[str, str], lower_priority: Mapping[st
 def _index_refs(
     settings: IndexSettings, resolution: Resolution, direct_urls: Sequence[str] = ()
 ) -> tuple[IndexRef, ...]:
-    from muslin.index.http import CredentialStore, env_credentials
+    from muslin.index.credentials import CredentialStore, env_credentials
 
     store = CredentialStore()
 
