@@ -587,6 +587,15 @@ def test_candidates_are_worked_out_newest_first_as_they_are_read(many: Path, cac
                 assert len(cands) == 26 and cands[-1].artifact.filename == "many-1.0-py3-none-any.whl"
             srv.clear_requests()
         assert srv.requests == []  # the second time, page and evaluation came from the caches
+        # a cached page gone bad: the newest versions need no page; for older ones it is fetched again
+        for body in (cache_dir / "http" / "pages").rglob("*.body"):
+            body.write_bytes(b"\xff\xfe not a page, and not UTF-8")
+        with HttpClient(cache_dir=cache_dir / "http") as http:
+            cands = PackageFinder(ix, target, http=http).find("many").candidates
+            assert str(cands[4].version) == "1.10"
+            assert srv.requests == []
+            assert [(str(c.version), c.artifact.filename) for c in cands] == _expected_many()
+            assert srv.paths() == ["/simple/many/"]
 
 
 def test_an_old_version_is_resolved_from_the_versions_worked_out_late(

@@ -45,7 +45,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from muslin.errors import HashMismatchError, UsageError
+from muslin.errors import HashMismatchError, NetworkError, UsageError
 from muslin.index.candidate import (
     Candidate,
     CandidateMetadata,
@@ -260,10 +260,10 @@ def _load_evaluated(
     key: str,
     index: str,
     make: Callable[[str], Rejection],
-    body: Callable[[], bytes],
+    text: Callable[[], str],
     work_out: Callable[[dict[str, str]], WorkOut[Located]],
 ) -> _Evaluated | None:
-    """A page's cached evaluation; ``body`` gives the page itself, read only if an explanation
+    """A page's cached evaluation; ``text`` gives the page itself, read only if an explanation
     or an older version needs it; ``work_out(hashes)`` evaluates a scanned page's pending versions."""
     path = folder / key[:2] / f"{key}.json"
     try:
@@ -303,10 +303,6 @@ def _load_evaluated(
             parts.append((slots, make))
         if doc["k"] is not None:
             kept, count = doc["k"]
-
-            def text() -> str:
-                return body().decode("utf-8")
-
             parts.append((DeferredNames(text, frozenset(int(k) for k in kept), int(count)), make))
         return _Evaluated(index, bool(doc["found"]), candidates, _Rejections(parts), meta)
     except FileNotFoundError:
@@ -471,14 +467,27 @@ class PackageFinder:
         key = self._derived_key(index, name, resp.url, resp.body_id)
         make = self._rejection_maker(ev, index)
 
-        def work_out(meta: dict[str, str]) -> WorkOut[Located]:
-            def text() -> str:
-                return resp.content.decode("utf-8")
+        def text() -> str:
+            """The page, read when an explanation or an older version needs it: from the cache, or
+            fetched again if the cached copy is unreadable (then the entries are found by name)."""
+            for source in ("cache", "index"):
+                body = resp.content if source == "cache" else self.http.get(
+                    self.collector.page_url(index, name), headers={"Accept": ACCEPT}, cache=False,
+                    what=f"index {index.name}",
+                ).content
+                try:
+                    content = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    content = ""
+                if content:
+                    return content
+            raise NetworkError(f"index {index.name} returned an unreadable page for {name}")
 
+        def work_out(meta: dict[str, str]) -> WorkOut[Located]:
             base = self.collector.base_url(index, name, resp)
             return self._work_out(ev, index, JsonEntries(text, base, index.name, name), meta)
 
-        cached = _load_evaluated(self._derived_dir, key, index.name, make, lambda: resp.content, work_out)
+        cached = _load_evaluated(self._derived_dir, key, index.name, make, text, work_out)
         if cached is not None:
             return cached
         found, files = self.collector.parse_page_deferred(index, name, resp, self._name_filter(index).defer)
@@ -513,7 +522,8 @@ class PackageFinder:
     def _rejection_maker(ev: Evaluator, index: IndexConfig) -> Callable[[str], Rejection]:
         def make(filename: str) -> Rejection:
             out = ev.evaluate(IndexFile(filename=filename, url="", sha256=None), index)
-            assert isinstance(out, Rejection), filename
+            if isinstance(out, Candidate):  # only if the page changed under its cached evaluation
+                return Rejection(str(out.version), filename, "listed after the evaluation", "other", index=index.name)
             return out
 
         return make

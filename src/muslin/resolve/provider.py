@@ -310,6 +310,12 @@ class MuslinProvider(AbstractProvider[Req, RCandidate, str]):
 
     def _pick(self, cset: CandidateSet, req: Req) -> None:
         """Speculate on the newest candidate of ``cset`` that ``req`` and the target's Python accept."""
+        try:
+            self._pick_first(cset, req)
+        except MuslinError:  # working out older versions failed: the resolver meets it and reports it
+            return
+
+    def _pick_first(self, cset: CandidateSet, req: Req) -> None:
         for cand in cset.candidates:
             if cand.yanked or not req.specifier.contains(cand.version):
                 continue
