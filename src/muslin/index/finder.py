@@ -244,6 +244,14 @@ def _store_evaluated(folder: Path, key: str, page: _Evaluated) -> None:
         log.warning("cannot cache evaluated page (%s)", type(exc).__name__)
 
 
+def _evaluate(ev: Evaluator, index: IndexConfig, file: IndexFile, meta: dict[str, str]) -> Candidate | Rejection:
+    """``ev``'s verdict on ``file``; a candidate's PEP 658 metadata hash, if the page gives one, into ``meta``."""
+    out = ev.evaluate(file, index)
+    if isinstance(out, Candidate) and file.metadata_sha256 and file.metadata_url:
+        meta[file.metadata_url] = file.metadata_sha256
+    return out
+
+
 def _rejection(
     version: str, filename: str, reason: str, kind: str, tags: tuple[str, ...], index: str
 ) -> Rejection:
@@ -541,11 +549,9 @@ class PackageFinder:
             rejected: list[Rejection] = []
             found: dict[str, str] = {}
             for file in entries.read(located):
-                out = ev.evaluate(file, index)
+                out = _evaluate(ev, index, file, found)
                 if isinstance(out, Candidate):
                     cands.append(out)
-                    if file.metadata_sha256 and file.metadata_url:
-                        found[file.metadata_url] = file.metadata_sha256
                 else:
                     rejected.append(out)
             if found:
@@ -610,11 +616,9 @@ class PackageFinder:
             if isinstance(file, str):
                 slots.append(file)
                 continue
-            out = ev.evaluate(file, index)
+            out = _evaluate(ev, index, file, meta)
             if isinstance(out, Candidate):
                 cands.append(out)
-                if file.metadata_sha256 and file.metadata_url:
-                    meta[file.metadata_url] = file.metadata_sha256
             else:
                 slots.append(out)
         make = self._rejection_maker(ev, index)
