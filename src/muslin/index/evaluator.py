@@ -153,10 +153,7 @@ class Evaluator:
             parts = filename[:-4].split("-")
             name = self._names.get(parts[0])
             if name is not None and (len(parts) == 5 or _BUILD_TAG.match(parts[2]) is not None):
-                version = self._versions.get(parts[1])
-                if version is None:
-                    with contextlib.suppress(InvalidVersion):
-                        version = self._versions[parts[1]] = Version(parts[1])
+                version = self.parse_version(parts[1])
                 if version is not None:
                     return name, version
         try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -242,6 +243,14 @@ def _store_evaluated(folder: Path, key: str, page: _Evaluated) -> None:
         _atomic_write(folder / key[:2] / f"{key}.json", json.dumps(doc, separators=(",", ":")).encode())
     except OSError as exc:
         log.warning("cannot cache evaluated page (%s)", type(exc).__name__)
+
+
+def _decoded(body: bytes) -> str:
+    """``body`` as UTF-8 text, or "" if it is not."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
 
 
 def _evaluate(ev: Evaluator, index: IndexConfig, file: IndexFile, meta: dict[str, str]) -> Candidate | Rejection:
@@ -475,21 +484,19 @@ class PackageFinder:
         key = self._derived_key(index, name, resp.url, resp.body_id)
         make = self._rejection_maker(ev, index)
 
+        @functools.cache
         def text() -> str:
-            """The page, read when an explanation or an older version needs it: from the cache, or
-            fetched again if the cached copy is unreadable (then the entries are found by name)."""
-            for source in ("cache", "index"):
-                body = resp.content if source == "cache" else self.http.get(
+            """The page, read once when an explanation or an older version needs it: from the cache,
+            or fetched again if the cached copy is unreadable (then the entries are found by name)."""
+            content = _decoded(resp.content) or _decoded(
+                self.http.get(
                     self.collector.page_url(index, name), headers={"Accept": ACCEPT}, cache=False,
                     what=f"index {index.name}",
                 ).content
-                try:
-                    content = body.decode("utf-8")
-                except UnicodeDecodeError:
-                    content = ""
-                if content:
-                    return content
-            raise NetworkError(f"index {index.name} returned an unreadable page for {name}")
+            )
+            if not content:
+                raise NetworkError(f"index {index.name} returned an unreadable page for {name}")
+            return content
 
         def work_out(meta: dict[str, str]) -> WorkOut[Located]:
             base = self.collector.base_url(index, name, resp)
