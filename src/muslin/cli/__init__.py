@@ -6,6 +6,7 @@ for one command's imports, and ``muslin --help`` for none.
 
 from __future__ import annotations
 
+import gc
 import sys
 
 # httpx imports its own command line (click, rich, pygments: ~40 ms) on import; this process
@@ -99,6 +100,15 @@ def _enable_debug_logging() -> None:
     logger.setLevel(logging.DEBUG)
 
 
+GC_THRESHOLD = (20_000, 20, 20)
+"""Cyclic garbage collection less often than Python's default (700, 10, 10).
+
+A plan allocates millions of short-lived objects (index entries, versions, resolver
+states) and leaves little cyclic garbage: with the default, the collector ran every 700
+allocations and took ~4% of a cold plan's CPU time, on the resolver's thread too."""
+
+
 def main() -> None:
     """Console-script entry point."""
+    gc.set_threshold(*GC_THRESHOLD)
     sys.exit(run_guarded(cli))

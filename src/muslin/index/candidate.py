@@ -80,6 +80,8 @@ class LazyCandidates(Sequence[Candidate], Generic[T]):
         self._ready = list(ready)
         self._pending = list(pending)
         self._next = 0
+        self._pending_files = sum(len(files) for _v, files in self._pending)
+        """Files in the versions still pending (kept up to date: ``estimate`` is asked often)."""
         self._work_out = work_out
         self._rejected = list(rejected)
         self._lock = threading.Lock()
@@ -89,7 +91,7 @@ class LazyCandidates(Sequence[Candidate], Generic[T]):
         """How many candidates there are, without working them all out: the files still
         pending count as candidates (a few may yet be rejected, e.g. for requires-python)."""
         with self._lock:
-            return len(self._ready) + sum(len(files) for _v, files in self._pending[self._next :])
+            return len(self._ready) + self._pending_files
 
     def state(self) -> tuple[list[Candidate], list[tuple[str, Sequence[T]]], list[Rejection]]:
         """(worked-out candidates, versions still pending, files rejected so far): to store."""
@@ -120,6 +122,7 @@ class LazyCandidates(Sequence[Candidate], Generic[T]):
             candidates, rejections = self._work_out(files)
             self._ready.extend(candidates)
             self._rejected.extend(rejections)
+            self._pending_files -= len(files)
             self._next += 1
             return True
 

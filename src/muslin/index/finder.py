@@ -240,7 +240,7 @@ def _store_evaluated(folder: Path, key: str, page: _Evaluated) -> None:
         "t": pending,
     }
     try:
-        _atomic_write(folder / key[:2] / f"{key}.json", json.dumps(doc, separators=(",", ":")).encode())
+        _atomic_write(folder / f"{key}.json", json.dumps(doc, separators=(",", ":")).encode())
     except OSError as exc:
         log.warning("cannot cache evaluated page (%s)", type(exc).__name__)
 
@@ -282,7 +282,7 @@ def _load_evaluated(
 ) -> _Evaluated | None:
     """A page's cached evaluation; ``text`` gives the page itself, read only if an explanation
     or an older version needs it; ``work_out(hashes)`` evaluates a scanned page's pending versions."""
-    path = folder / key[:2] / f"{key}.json"
+    path = folder / f"{key}.json"
     try:
         doc = json.loads(path.read_bytes())
         cands = tuple(
@@ -768,7 +768,7 @@ class PackageFinder:
     def metadata(self, candidate: Candidate) -> CandidateMetadata:
         """METADATA of a candidate wheel (PEP 658, range requests, or a full download; cached)."""
         sha = candidate.artifact.sha256
-        cache_file = self._meta_dir / sha[:2] / f"{sha}.METADATA" if sha else None
+        cache_file = self._meta_dir / f"{sha}.METADATA" if sha else None
         if cache_file is not None and cache_file.is_file():
             return _parse_metadata(cache_file.read_bytes(), candidate)
         raw = self._fetch_metadata(candidate)

@@ -1,7 +1,8 @@
 """The on-disk HTTP response cache (pages, metadata files), without importing httpx.
 
-Entries live under ``<root>/<sha256[:2]>/<sha256 of url+accept>`` as a
-``.json`` header record and a ``.body`` file.  Split from
+Entries live under ``<root>/<sha256 of url+accept>`` as a ``.json`` header record and
+a ``.body`` file (one flat directory: a cold plan creates a few hundred entries, and
+each extra directory cost as much as a file).  Split from
 :mod:`muslin.index.http` so a warm re-plan can check freshness cheaply.
 """
 
@@ -79,7 +80,7 @@ class _PageCache:
 
     def _key(self, url: str, accept: str) -> Path:
         digest = hashlib.sha256(f"{url}\n{accept}".encode()).hexdigest()
-        return self.root / digest[:2] / digest
+        return self.root / digest
 
     def load(self, url: str, accept: str) -> _CacheEntry | None:
         base = self._key(url, accept)

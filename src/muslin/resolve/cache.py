@@ -85,7 +85,7 @@ def resolution_key(
 
 
 def _path(root: Path, key: str) -> Path:
-    return root / "resolutions" / key[:2] / f"{key}.json"
+    return root / "resolutions" / f"{key}.json"
 
 
 def _candidate(c: Candidate) -> dict[str, Any]:
