@@ -124,8 +124,12 @@ def _big_page() -> dict[str, object]:
             "versions": [f"1.{m}" for m in range(40)]}
 
 
-def test_json_scan_reads_only_fitting_entries_and_agrees_with_a_full_parse() -> None:
-    body = json.dumps(_big_page()).encode()
+@pytest.mark.parametrize("spacing", ["pypi", "compact", "mixed"])
+def test_json_scan_reads_only_fitting_entries_and_agrees_with_a_full_parse(spacing: str) -> None:
+    # PyPI writes ``"filename": "``; other indexes write compact JSON, or (here) a mix of both
+    body = json.dumps(_big_page(), separators=(",", ":") if spacing == "compact" else None).encode()
+    if spacing == "mixed":
+        body = body.replace(b'"filename": "', b'"filename" :"', 7)
     full = parse_json_deferred(body, PAGE, "pypi", "pkg", NameFilter(TARGET).defer)
     scanned = scan_json(body, PAGE, NameFilter(TARGET).defer)
     assert scanned is not None
