@@ -191,3 +191,42 @@ def test_tls_context_made_once_per_setting(tmp_path: Path) -> None:
     b = HttpClient(cache_dir=tmp_path / "b", verify=str(cert))
     assert a.tls_context() is b.tls_context()
     assert a.tls_context() is not HttpClient(cache_dir=tmp_path / "c").tls_context()
+
+
+def test_preloaded_tls_context_is_shared_and_its_thread_settles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold plan loads the CA bundle on a thread while it imports; the clients then share
+    that context, and no preload thread is left when the page workers fork."""
+    from muslin.index import tls
+
+    cert, _key = write_tls_certificate(tmp_path / "ca", "127.0.0.1")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    tls.preload()
+    tls.preload()  # once
+    tls.settle()
+    assert not [t for t in threading.enumerate() if t.name == "muslin-tls-preload"]
+    context = tls.context()
+    assert HttpClient(cache_dir=tmp_path / "a").tls_context() is context
+    assert context.verify_mode.name == "CERT_REQUIRED" and context.check_hostname
+
+
+@pytest.mark.parametrize("kind", ["missing", "garbage"])
+def test_unloadable_ca_bundle_is_one_clear_error(tmp_path: Path, cache_dir: Path, kind: str) -> None:
+    """SSL_CERT_FILE naming nothing, or no certificate: one line naming it, exit 2 (bad input)."""
+    bundle = tmp_path / "ca.pem"
+    if kind == "garbage":
+        bundle.write_text("not a certificate\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    env.update(SSL_CERT_FILE=str(bundle), MUSLIN_CACHE_DIR=str(cache_dir))
+    out = subprocess.run(
+        [sys.executable, "-m", "muslin", "plan", "alpine:3.18", "--profile", "alpine:3.18",
+         "--default-index", "https://127.0.0.1:9/simple/", "alpha"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == [
+        line for line in out.stderr.strip().splitlines() if line.startswith("muslin: ")
+    ]
+    assert f"SSL_CERT_FILE {bundle}: cannot load CA certificates" in out.stderr
+    assert "Traceback" not in out.stderr and out.stdout == ""

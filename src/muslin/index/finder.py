@@ -47,6 +47,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from muslin.errors import HashMismatchError, NetworkError, UsageError
+from muslin.index import tls
 from muslin.index.candidate import (
     Candidate,
     CandidateMetadata,
@@ -406,8 +407,9 @@ class PackageFinder:
             return False
         from muslin.index.warmer import PageWarmer, default_workers
 
-        if self.http.http2_enabled() and any(ix.url.startswith("https:") for ix in self.settings.indexes):
-            self.http.tls_context()  # made once here, inherited by the workers
+        if any(ix.url.startswith("https:") for ix in self.settings.indexes):
+            self.http.tls_context()  # made once here (or taken from its preload), inherited by the workers
+        tls.settle()  # no preload thread left running: the workers are forked next
         codecs.lookup("idna")  # host names are encoded with it: imported once here, not in each worker
         warmer = PageWarmer(self, default_workers() if workers is None else workers)
         if warmer.active:

@@ -41,6 +41,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from muslin.errors import AuthenticationError, HashMismatchError, NetworkError
+from muslin.index import tls
 from muslin.index.config import redact_url
 from muslin.index.credentials import CredentialStore as CredentialStore
 from muslin.index.credentials import env_credentials as env_credentials
@@ -54,24 +55,12 @@ log = logging.getLogger(__name__)
 USER_AGENT = "muslin"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-_CONTEXTS: dict[tuple[bool | str, str | None, str | None], ssl.SSLContext] = {}
-_CONTEXTS_LOCK = threading.Lock()
 
 
 
 
 def strip_userinfo(url: str) -> str:
     return redact_url(url)
-
-
-def _ssl_context(verify: bool | str) -> ssl.SSLContext:
-    """TLS settings: True verifies with httpx's default CA bundle (``SSL_CERT_FILE``/``SSL_CERT_DIR``
-    honoured), a string is a CA bundle file or directory to verify with, False does not verify."""
-    if isinstance(verify, str):
-        if os.path.isdir(verify):
-            return ssl.create_default_context(capath=verify)
-        return ssl.create_default_context(cafile=verify)
-    return httpx.create_ssl_context(verify=verify, trust_env=True)
 
 
 def _env_proxy() -> str | None:
@@ -188,7 +177,7 @@ class HttpClient:
                     self._client = httpx.Client(transport=Http2Transport(self.tls_context(), self._http1), **common)
                 else:
                     self._client = httpx.Client(
-                        http1=True, http2=False, limits=_LIMITS, verify=_ssl_context(self.verify), **common
+                        http1=True, http2=False, limits=_LIMITS, verify=tls.context(self.verify), **common
                     )
             return self._client
 
@@ -200,19 +189,15 @@ class HttpClient:
 
     def tls_context(self) -> ssl.SSLContext:
         """The TLS context of the HTTP/2 transport: made once per process and ``verify`` setting
-        (loading a CA bundle takes ~20 ms), and inherited by page workers forked after it."""
-        key = (self.verify, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-        with _CONTEXTS_LOCK:
-            context = _CONTEXTS.get(key)
-            if context is None:
-                context = _CONTEXTS[key] = _ssl_context(self.verify)
-        return context
+        (loading a CA bundle takes 20-40 ms: see :mod:`muslin.index.tls`), and inherited by page
+        workers forked after it."""
+        return tls.context(self.verify)
 
     def _http1(self) -> httpx.BaseTransport:
         """httpx's HTTP/1.1 transport (kept-alive pool), made when an origin first needs it.
 
         Its own TLS context: httpx sets its ALPN list on the context it is given."""
-        return httpx.HTTPTransport(verify=_ssl_context(self.verify), http1=True, http2=False, limits=_LIMITS)
+        return httpx.HTTPTransport(verify=tls.make_context(self.verify), http1=True, http2=False, limits=_LIMITS)
 
     @property
     def executor(self) -> ThreadPoolExecutor:

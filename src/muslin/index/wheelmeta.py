@@ -99,39 +99,55 @@ def _metadata_from_directory_tail(reader: RangeReader, filename: str) -> bytes |
     _sig, _disk, _cd_disk, _here, total, cd_size, cd_offset, _comment = _EOCD.unpack_from(tail, at)
     if total == 0xFFFF or cd_offset == 0xFFFFFFFF or cd_offset + cd_size != tail_start + at:
         return None  # zip64, or data before the archive: zipfile copes with those
-    entries = _directory_run(tail, max(0, cd_offset - tail_start), at)
-    if not entries:
-        return None
-    members = [e for e in entries if e.name.count("/") == 1 and e.name.endswith(".dist-info/METADATA")]
-    if len(members) != 1:
-        return None  # none, or a choice better made with the whole directory
+    members = _directory_run(tail, max(0, cd_offset - tail_start), at)
+    if members is None or len(members) != 1:
+        return None  # no run of entries, none for METADATA, or a choice better made with the whole directory
     return _read_member(reader, members[0])
 
 
+_NAME_LENGTHS = struct.Struct("<3H")
+"""A directory entry's name, extra-field and comment lengths (at offset 28 of its header)."""
+_METADATA_SUFFIX = b".dist-info/METADATA"
+
+
 def _directory_run(tail: bytes, begin: int, end: int) -> list[_Entry] | None:
-    """The directory entries from the first one wholly in ``tail[begin:]`` up to the end record at ``end``.
+    """The ``*.dist-info/METADATA`` entries among the directory entries from the first one wholly
+    in ``tail[begin:]`` up to the end record at ``end``; None when there is no such run.
 
     The run must chain exactly from one header to the next and land on the end record, so a
-    stray signature inside a name or an extra field is not taken for an entry.
+    stray signature inside a name or an extra field is not taken for an entry.  Only the
+    entries named like METADATA are read in full (a big wheel's tail holds thousands).
     """
+    header = _CENTRAL.size
     start = tail.find(_CENTRAL_SIG, begin)
     while 0 <= start < end:
-        entries: list[_Entry] = []
+        members: list[_Entry] = []
         pos = start
-        while pos + _CENTRAL.size <= end and tail[pos : pos + 4] == _CENTRAL_SIG:
-            f = _CENTRAL.unpack_from(tail, pos)
-            name_len, extra_len, comment_len = f[10], f[11], f[12]
-            raw = tail[pos + _CENTRAL.size : pos + _CENTRAL.size + name_len]
-            try:
-                name = raw.decode("utf-8" if f[3] & 0x800 else "cp437")
-            except UnicodeDecodeError:
-                break
-            entries.append(_Entry(name, f[3], f[4], f[7], f[8], f[9], f[16]))
-            pos += _CENTRAL.size + name_len + extra_len + comment_len
-        if pos == end and entries:
-            return entries
+        seen = 0
+        while pos + header <= end and tail.startswith(_CENTRAL_SIG, pos):
+            name_len, extra_len, comment_len = _NAME_LENGTHS.unpack_from(tail, pos + 28)
+            name_end = pos + header + name_len
+            if tail.endswith(_METADATA_SUFFIX, pos + header, name_end):
+                entry = _entry(tail, pos, name_end)
+                if entry is None:
+                    break
+                if entry.name.count("/") == 1:
+                    members.append(entry)
+            seen += 1
+            pos = name_end + extra_len + comment_len
+        if pos == end and seen:
+            return members
         start = tail.find(_CENTRAL_SIG, start + 1)
     return None
+
+
+def _entry(tail: bytes, pos: int, name_end: int) -> _Entry | None:
+    f = _CENTRAL.unpack_from(tail, pos)
+    try:
+        name = tail[pos + _CENTRAL.size : name_end].decode("utf-8" if f[3] & 0x800 else "cp437")
+    except UnicodeDecodeError:
+        return None
+    return _Entry(name, f[3], f[4], f[7], f[8], f[9], f[16])
 
 
 def _read_member(reader: RangeReader, entry: _Entry) -> bytes | None:

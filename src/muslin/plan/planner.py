@@ -455,6 +455,10 @@ def _resolve(
     direct_urls: Sequence[str] = (),
 ) -> Resolution:
     """Resolve with the indexes (the resolution cache missed) and record the result."""
+    if not request.offline and any(ix.url.startswith("https:") for ix in settings.indexes):
+        from muslin.index import tls
+
+        tls.preload()  # the CA bundle loads while the HTTP machinery is imported
     from muslin.index.finder import PackageFinder
     from muslin.resolve.cache import store_resolution
     from muslin.resolve.resolver import resolve
