@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from muslin.errors import HashMismatchError, NetworkError
+from muslin.errors import AuthenticationError, HashMismatchError, NetworkError
 from muslin.index.collector import ACCEPT
 from muslin.index.config import IndexConfig, IndexSettings
 from muslin.index.finder import PackageFinder
@@ -71,6 +71,26 @@ def test_plan_over_http2_pages_and_range_requests(
         assert any(status == 206 for _, status, *_ in rows), rows  # the range requests
         assert any(uri.startswith("/simple/alpha/") for *_, uri in rows)
         assert len({conn for _, _, conn, *_ in rows}) == 1
+
+
+def test_credentials_over_http2(tmp_path: Path, cache_dir: Path, repo: Path, target: Target) -> None:
+    """Basic auth from the URL goes over HTTP/2 (as a never-indexed header) on every request:
+    pages, range requests and the download; without it the index answers 401."""
+    with IndexServer(repo, mode="html", basic_auth=("ann", "s3cret")) as server, TlsProxy(
+        server.base, tmp=tmp_path
+    ) as proxy:
+        url = proxy.url("/simple/").replace("https://", "https://ann:s3cret@")
+        http = client(cache_dir, proxy)
+        with PackageFinder(IndexSettings(indexes=(IndexConfig("tls", url),)), target, http=http) as finder:
+            cset = finder.find("alpha")
+            assert [str(r) for r in finder.metadata(cset.candidates[0]).requires_dist] == ["beta>=2"]
+            art = cset.candidates[1].artifact
+            assert http.download(art.url, art.sha256, tmp_path / "dl").read_bytes() == (repo / art.filename).read_bytes()
+        rows = proxy.log()
+        assert {proto for proto, *_ in rows} == {"HTTP/2.0"} and {status for _, status, *_ in rows} <= {200, 206}
+        with PackageFinder(IndexSettings(indexes=(IndexConfig("tls", proxy.url("/simple/")),)), target,
+                           http=client(cache_dir / "other", proxy)) as finder, pytest.raises(AuthenticationError):
+            finder.find("alpha")
 
 
 def test_many_threads_share_one_connection_across_goaways(tmp_path: Path, cache_dir: Path, index: IndexServer) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import hashlib
+import http.cookiejar
 import logging
 import os
 import shutil
@@ -70,6 +71,14 @@ def _env_proxy() -> str | None:
         if value:
             return value
     return None
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """No cookies kept: an index is read without them (uv keeps none either).  (httpx
+    otherwise copies every response's headers into an ``email`` message to look for any.)"""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
 
 
 class Response:
@@ -168,6 +177,7 @@ class HttpClient:
         with self._lock:
             if self._client is None:
                 common: dict[str, Any] = {
+                    "cookies": _NoCookies(),
                     "follow_redirects": True,
                     "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
                     "headers": {"User-Agent": USER_AGENT},

@@ -42,6 +42,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import httpx
+from hpack import NeverIndexedHeaderTuple
 from hyperframe.frame import DataFrame
 
 MAX_FRAME = 1 << 20
@@ -61,6 +62,8 @@ _SKIP_HEADERS = frozenset(
     {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
 """Connection-specific headers HTTP/2 forbids (``Host`` becomes ``:authority``)."""
+
+_NEVER_INDEXED = frozenset({b"authorization", b"proxy-authorization", b"cookie"})
 
 Origin = tuple[str, int]
 
@@ -284,15 +287,19 @@ class _Connection:
         return self._lost is None
 
     def request(self, request: httpx.Request) -> httpx.Response:
-        headers = [
+        # a path is seldom asked for twice, and credentials stay out of HPACK's table (RFC 7541
+        # section 7.1.3): both are sent as never-indexed literals
+        headers: list[tuple[bytes, bytes]] = [
             (b":method", request.method.encode("ascii")),
             (b":authority", self._authority),
             (b":scheme", b"https"),
-            (b":path", request.url.raw_path),
+            NeverIndexedHeaderTuple(b":path", request.url.raw_path),
         ]
         for name, value in request.headers.raw:
             lower = name.lower()
-            if lower not in _SKIP_HEADERS and not (lower == b"te" and value.lower() != b"trailers"):
+            if lower in _NEVER_INDEXED:
+                headers.append(NeverIndexedHeaderTuple(lower, value))
+            elif lower not in _SKIP_HEADERS and not (lower == b"te" and value.lower() != b"trailers"):
                 headers.append((lower, value))
         read_timeout = _timeout(request, "read")
         pool_timeout = _timeout(request, "pool")
