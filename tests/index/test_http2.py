@@ -250,3 +250,61 @@ def test_unloadable_ca_bundle_is_one_clear_error(tmp_path: Path, cache_dir: Path
     ]
     assert f"SSL_CERT_FILE {bundle}: cannot load CA certificates" in out.stderr
     assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+def test_redirects_over_http2(tmp_path: Path, cache_dir: Path, index: IndexServer) -> None:
+    """A redirect is followed on the same HTTP/2 connection; the response says where it ended."""
+    with TlsProxy(index.base, tmp=tmp_path, redirects={"/old/": "/simple/"}) as proxy:
+        http = client(cache_dir, proxy)
+        resp = http.get(proxy.url("/old/pkg1/"), headers={"Accept": "text/html"}, cache=False)
+        assert resp.status == 200 and resp.content == index.project_html("pkg1", index.files()["pkg1"])
+        assert resp.url == proxy.url("/simple/pkg1/")
+        http.close()
+        assert [(status, uri) for _p, status, _c, _m, uri in proxy.log()] == [(302, "/old/pkg1/"), (200, "/simple/pkg1/")]
+        assert set(proxy.protocols()) == {"HTTP/2.0"}
+
+
+def test_credentials_stay_with_their_origin_across_a_redirect(tmp_path: Path, cache_dir: Path, repo: Path) -> None:
+    """Basic auth given for one origin is not sent to the origin a redirect leads to (here a
+    plain-HTTP one, so the request also moves from HTTP/2 to httpx's HTTP/1.1 on the way)."""
+    with IndexServer(repo, mode="html") as other, TlsProxy(
+        other.base, tmp=tmp_path, redirects={"/away/": other.url}
+    ) as here:
+        http = client(cache_dir, here)
+        http.credentials.add_from_url(here.url("/").replace("https://", "https://ann:s3cret@"))
+        resp = http.get(here.url("/away/pkg1/"), headers={"Accept": "text/html"}, cache=False)
+        assert resp.status == 200 and resp.url == other.url + "pkg1/"
+        assert resp.content == other.project_html("pkg1", other.files()["pkg1"])
+        http.close()
+        assert [(proto, status) for proto, status, *_ in here.log()] == [("HTTP/2.0", 302)]
+        assert [p for _m, p, _h in other.requests] == ["/simple/pkg1/"]
+        assert not any(k.lower() == "authorization" for _m, _p, headers in other.requests for k in headers)
+        # the same origin keeps them: the index behind the proxy sees them
+        http = client(cache_dir, here)
+        http.credentials.add_from_url(here.url("/").replace("https://", "https://ann:s3cret@"))
+        assert http.get(here.url("/simple/pkg1/"), headers={"Accept": "text/html"}, cache=False).status == 200
+        http.close()
+        sent = {k.lower(): v for k, v in other.requests[-1][2].items()}
+        assert sent["authorization"] == "Basic YW5uOnMzY3JldA=="  # ann:s3cret
+
+
+def test_endless_redirects_are_a_network_error(tmp_path: Path, cache_dir: Path, index: IndexServer) -> None:
+    with TlsProxy(index.base, tmp=tmp_path, redirects={"/loop/": "/loop/"}) as proxy:
+        http = client(cache_dir, proxy, retries=0)
+        with pytest.raises(NetworkError, match=r"cannot reach .*/loop/pkg1/ \(TooManyRedirects\)"):
+            http.get(proxy.url("/loop/pkg1/"), headers={"Accept": "text/html"}, cache=False)
+        http.close()
+
+
+def test_gzip_pages_over_http2_are_decoded(tmp_path: Path, cache_dir: Path, index: IndexServer, target: Target) -> None:
+    """A server that compresses pages (we accept gzip and deflate): the page is read decoded,
+    cached decoded, and the plan is the same."""
+    with TlsProxy(index.base, tmp=tmp_path, gzip=True) as proxy:
+        http = client(cache_dir, proxy)
+        resp = http.get(proxy.url("/simple/pkg1/"), headers={"Accept": "text/html"}, cache=False)
+        assert resp.headers.get("content-encoding") == "gzip"
+        assert resp.content == index.project_html("pkg1", index.files()["pkg1"])
+        settings = IndexSettings(indexes=(IndexConfig("tls", proxy.url("/simple/")),))
+        with PackageFinder(settings, target, http=http) as finder:
+            assert [str(c.version) for c in finder.find("alpha").candidates] == ["2.0", "1.0"]
+        http.close()

@@ -44,6 +44,8 @@ http {{
         listen 127.0.0.1:{port} ssl{http2};
         ssl_certificate {cert};
         ssl_certificate_key {key};
+        absolute_redirect off;
+{extra}
         location / {{
             proxy_pass {upstream};
             proxy_http_version 1.1;
@@ -65,8 +67,21 @@ def _free_port() -> int:
 class TlsProxy:
     """nginx terminating TLS (HTTP/2 offered by ALPN when ``http2``) in front of ``upstream``."""
 
-    def __init__(self, upstream: str, *, tmp: Path, http2: bool = True, max_requests: int = 1000) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        tmp: Path,
+        http2: bool = True,
+        max_requests: int = 1000,
+        gzip: bool = False,
+        redirects: dict[str, str] | None = None,
+    ) -> None:
+        """``gzip``: compress pages for clients that accept it; ``redirects``: path prefix ->
+        where nginx sends it (302, the rest of the path appended; relative or absolute)."""
         self.upstream = upstream.rstrip("/")
+        self.gzip = gzip
+        self.redirects = dict(redirects or {})
         self.root = tmp / f"nginx-{'h2' if http2 else 'h1'}-{_free_port()}"
         self.http2 = http2
         self.max_requests = max_requests
@@ -87,6 +102,7 @@ class TlsProxy:
                 CONF.format(
                     root=self.root, port=self.port, http2=" http2" if self.http2 else "",
                     cert=self.cert, key=key, upstream=self.upstream, max_requests=self.max_requests,
+                    extra=self._extra(),
                 )
             )
             self._process = subprocess.Popen(
@@ -98,6 +114,15 @@ class TlsProxy:
             self._stop()
         check = subprocess.run([nginx, "-t", "-p", str(self.root), "-c", str(conf)], capture_output=True, text=True)
         raise RuntimeError(f"nginx did not start: {check.stderr[-500:]}")
+
+    def _extra(self) -> str:
+        lines = []
+        if self.gzip:
+            lines.append("        gzip on; gzip_proxied any; gzip_min_length 1;")
+            lines.append("        gzip_types application/vnd.pypi.simple.v1+json application/json text/html;")
+        for prefix, target in self.redirects.items():
+            lines.append(f"        location ^~ {prefix} {{ rewrite ^{prefix}(.*)$ {target}$1 redirect; }}")
+        return "\n".join(lines)
 
     def _wait_listening(self) -> bool:
         deadline = time.monotonic() + 10

@@ -1,8 +1,9 @@
 """HTTP for the index side: one shared client, an on-disk cache, retries, credentials.
 
-* One :class:`httpx.Client` (connection reuse; HTTP/2 where the server offers it,
-  see :mod:`muslin.index.http2`)
-  and a small thread pool for parallel page fetches.
+* HTTP/2 where the server offers it (:mod:`muslin.index.http2`: one connection per
+  origin, shared by every thread), else one :class:`httpx.Client` over HTTP/1.1
+  (kept-alive connections; httpx is imported only then), and a small thread pool for
+  parallel page fetches.
 * Cache under ``platformdirs.user_cache_dir("muslin")/http`` (``MUSLIN_CACHE_DIR``
   overrides the root) honouring ``Cache-Control`` (``max-age``, ``no-store``,
   ``no-cache``) and revalidating with ``ETag``/``Last-Modified`` (304); a
@@ -20,10 +21,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
-import email.utils
 import hashlib
-import http.cookiejar
 import logging
 import os
 import shutil
@@ -36,17 +36,15 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from muslin.errors import AuthenticationError, HashMismatchError, NetworkError
 from muslin.index import tls
 from muslin.index.config import redact_url
 from muslin.index.credentials import CredentialStore as CredentialStore
 from muslin.index.credentials import env_credentials as env_credentials
-from muslin.index.http2 import Http2Transport
+from muslin.index.http2 import ACCEPT_ENCODING, Http2Pool, TransportError, TransportTimeout
 from muslin.index.httpcache import DEFAULT_TTL, _CacheEntry, _PageCache
 from muslin.index.httpcache import _atomic_write as _atomic_write
 from muslin.index.httpcache import cache_root as cache_root
@@ -55,9 +53,29 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "muslin"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+MAX_REDIRECTS = 20
+"""As httpx (and pip's requests) allow."""
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PATH_SAFE = "/?&=;:@!$'()*+,~%-._[]"
+"""Left as they are in a request target (escapes included); anything else is percent-encoded, as httpx does."""
+
+if TYPE_CHECKING:
+    import http.cookiejar
+
+    import httpx
 
 
+class _Wire(Protocol):
+    """A response as it comes in: over HTTP/2 (:class:`muslin.index.http2.Http2Response`) or httpx's."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def url(self) -> object: ...
+    def read(self) -> bytes: ...
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]: ...
 
 
 def strip_userinfo(url: str) -> str:
@@ -73,12 +91,38 @@ def _env_proxy() -> str | None:
     return None
 
 
-class _NoCookies(http.cookiejar.CookieJar):
-    """No cookies kept: an index is read without them (uv keeps none either).  (httpx
-    otherwise copies every response's headers into an ``email`` message to look for any.)"""
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A cookie jar that keeps nothing: an index is read without cookies (uv keeps none
+    either), and httpx otherwise copies every response's headers into an ``email``
+    message to look for some."""
+    import http.cookiejar
 
-    def extract_cookies(self, response: Any, request: Any) -> None:
-        return None
+    class NoCookies(http.cookiejar.CookieJar):
+        def extract_cookies(self, response: Any, request: Any) -> None:
+            return None
+
+    return NoCookies()
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    return (parts.scheme, parts.hostname, parts.port)
+
+
+def _h2_fields(headers: Mapping[str, str], creds: tuple[str, str] | None) -> list[tuple[bytes, bytes]]:
+    """An HTTP/2 request's fields: what httpx would send (``User-Agent``, ``Accept``,
+    ``Accept-Encoding``), the caller's, and basic auth."""
+    given = {k.lower(): v for k, v in headers.items()}
+    fields = [(b"user-agent", USER_AGENT.encode())]
+    if "accept" not in given:
+        fields.append((b"accept", b"*/*"))
+    if "accept-encoding" not in given:
+        fields.append((b"accept-encoding", ACCEPT_ENCODING))
+    fields.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in given.items())
+    if creds is not None:
+        token = base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode("ascii")
+        fields.append((b"authorization", f"Basic {token}".encode("ascii")))
+    return fields
 
 
 class Response:
@@ -167,6 +211,8 @@ class HttpClient:
         self._pages = _PageCache(root / "pages")
         self._blobs = root / "blobs"
         self._client: httpx.Client | None = None
+        self._h2: Http2Pool | None = None
+        self._h2_made = False
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.stats: dict[str, int] = {"requests": 0, "cache_hits": 0, "revalidated": 0}
@@ -174,22 +220,35 @@ class HttpClient:
     # -- lifecycle -----------------------------------------------------------
     @property
     def client(self) -> httpx.Client:
+        """httpx's client, over HTTP/1.1: origins without ``h2``, plain ``http:``, proxies
+        (made, and httpx imported, when a request first needs it)."""
+        import httpx
+
         with self._lock:
             if self._client is None:
-                common: dict[str, Any] = {
-                    "cookies": _NoCookies(),
-                    "follow_redirects": True,
-                    "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-                    "headers": {"User-Agent": USER_AGENT},
-                    "trust_env": True,
-                }
-                if self.http2_enabled():
-                    self._client = httpx.Client(transport=Http2Transport(self.tls_context(), self._http1), **common)
-                else:
-                    self._client = httpx.Client(
-                        http1=True, http2=False, limits=_LIMITS, verify=tls.context(self.verify), **common
-                    )
+                # its own TLS context when HTTP/2 is on: httpx sets its ALPN list on the context it is given
+                context = tls.make_context(self.verify) if self.http2_enabled() else tls.context(self.verify)
+                self._client = httpx.Client(
+                    http1=True,
+                    http2=False,
+                    limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+                    verify=context,
+                    cookies=_no_cookies(),
+                    follow_redirects=True,
+                    timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                    headers={"User-Agent": USER_AGENT},
+                    trust_env=True,
+                )
             return self._client
+
+    def _http2(self) -> Http2Pool | None:
+        """The HTTP/2 connections (None when HTTP/2 is off)."""
+        with self._lock:
+            if not self._h2_made:
+                self._h2_made = True
+                if self.http2_enabled():
+                    self._h2 = Http2Pool(self.tls_context())
+            return self._h2
 
     def http2_enabled(self) -> bool:
         """HTTP/2 over TLS where the server offers it (:mod:`muslin.index.http2`), unless
@@ -198,16 +257,10 @@ class HttpClient:
         return os.environ.get("MUSLIN_HTTP2", "1").strip() != "0" and _env_proxy() is None
 
     def tls_context(self) -> ssl.SSLContext:
-        """The TLS context of the HTTP/2 transport: made once per process and ``verify`` setting
+        """The TLS context of the HTTP/2 connections: made once per process and ``verify`` setting
         (loading a CA bundle takes 20-40 ms: see :mod:`muslin.index.tls`), and inherited by page
         workers forked after it."""
         return tls.context(self.verify)
-
-    def _http1(self) -> httpx.BaseTransport:
-        """httpx's HTTP/1.1 transport (kept-alive pool), made when an origin first needs it.
-
-        Its own TLS context: httpx sets its ALPN list on the context it is given."""
-        return httpx.HTTPTransport(verify=tls.make_context(self.verify), http1=True, http2=False, limits=_LIMITS)
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -226,8 +279,11 @@ class HttpClient:
             executor.shutdown(wait=True)
         with self._lock:
             client, self._client = self._client, None
+            pool, self._h2, self._h2_made = self._h2, None, False
         if client is not None:
             client.close()
+        if pool is not None:
+            pool.close()
 
     def __enter__(self) -> HttpClient:
         return self
@@ -236,11 +292,7 @@ class HttpClient:
         self.close()
 
     # -- requests ------------------------------------------------------------
-    def _auth(self, url: str) -> httpx.BasicAuth | None:
-        creds = self.credentials.lookup(url)
-        return httpx.BasicAuth(creds[0], creds[1]) if creds else None
-
-    def _wait(self, attempt: int, resp: httpx.Response | None, waited: float) -> float:
+    def _wait(self, attempt: int, resp: _Wire | None, waited: float) -> float:
         delay: float = self.backoff * float(2**attempt)
         if resp is not None and resp.status_code == 429:
             retry_after = resp.headers.get("retry-after")
@@ -259,14 +311,14 @@ class HttpClient:
         what: str,
         method: str = "GET",
         preload: bool = True,
-    ) -> Iterator[httpx.Response]:
+    ) -> Iterator[_Wire]:
         """One request with retries; yields a response with a status < 400, or 404.
 
         ``preload`` reads the body inside the retry loop; otherwise the caller
         streams it and a failure while streaming is a :class:`NetworkError`.
         """
         clean = strip_userinfo(url)
-        auth = self._auth(url)
+        creds = self.credentials.lookup(url)
         waited = 0.0
         attempts = self.retries + 1
         for attempt in range(attempts):
@@ -274,7 +326,7 @@ class HttpClient:
             with self._lock:
                 self.stats["requests"] += 1
             try:
-                with self.client.stream(method, clean, headers=dict(headers), auth=auth) as resp:
+                with self._exchange(method, clean, headers, creds) as resp:
                     status = resp.status_code
                     if status in RETRY_STATUSES and not last:
                         resp.read()
@@ -284,7 +336,7 @@ class HttpClient:
                     if status in (401, 403):
                         raise AuthenticationError(
                             f"{what}: HTTP {status} from {clean}: credentials "
-                            f"{'refused' if auth else 'required'} (use URL userinfo, .netrc or "
+                            f"{'refused' if creds else 'required'} (use URL userinfo, .netrc or "
                             "MUSLIN_INDEX_<NAME>_USERNAME/_PASSWORD)"
                         )
                     if status >= 400 and status != 404:
@@ -296,26 +348,80 @@ class HttpClient:
                         return
                     try:
                         yield resp
-                    except httpx.TimeoutException:
+                    except TransportTimeout:
                         raise NetworkError(f"{what}: timed out reading {clean}") from None
-                    except httpx.TransportError as exc:
-                        raise NetworkError(
-                            f"{what}: connection lost reading {clean} ({type(exc).__name__})"
-                        ) from None
+                    except TransportError as exc:
+                        raise NetworkError(f"{what}: connection lost reading {clean} ({exc.kind})") from None
                     return
-            except httpx.TimeoutException:
+            except TransportTimeout:
                 if last:
                     raise NetworkError(
                         f"{what}: timed out after {attempts} attempts ({self.timeout:g}s each): {clean}"
                     ) from None
                 waited += self._wait(attempt, None, waited)
-            except httpx.TransportError as exc:
+            except TransportError as exc:
                 if last:
-                    raise NetworkError(
-                        f"{what}: cannot reach {clean} ({type(exc).__name__}) after {attempts} attempts"
-                    ) from None
+                    raise NetworkError(f"{what}: cannot reach {clean} ({exc.kind}) after {attempts} attempts") from None
                 waited += self._wait(attempt, None, waited)
         raise NetworkError(f"{what}: no response from {clean}")  # pragma: no cover - loop always returns
+
+    @contextlib.contextmanager
+    def _exchange(
+        self, method: str, url: str, headers: Mapping[str, str], creds: tuple[str, str] | None
+    ) -> Iterator[_Wire]:
+        """One request (redirects followed): over HTTP/2 where the origin offers it, else over
+        HTTP/1.1 (httpx).  Credentials go to the URL's own origin only, as httpx does on redirects.
+        Failures are :class:`TransportError`/:class:`TransportTimeout` either way."""
+        pool = self._http2()
+        origin = _origin(url)
+        for _hop in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            if pool is None or parts.scheme != "https" or not parts.hostname:
+                break
+            host, port = parts.hostname, parts.port or 443
+            if pool.speaks_http1_only(host, port):
+                break
+            fields = _h2_fields(headers, creds if _origin(url) == origin else None)
+            target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_PATH_SAFE)
+            resp = pool.request(
+                method, host, port, target.encode("ascii"), fields,
+                connect_timeout=min(self.timeout, 10.0), read_timeout=self.timeout, pool_timeout=self.timeout,
+            )
+            if resp is None:
+                break  # the origin does not offer h2: HTTP/1.1 from here on
+            resp.url = url
+            location = resp.headers.get("location")
+            if resp.status_code in _REDIRECTS and location:
+                resp.close()
+                url = urljoin(url, location)
+                continue
+            try:
+                yield resp
+            finally:
+                resp.close()
+            return
+        else:
+            raise TransportError(f"more than {MAX_REDIRECTS} redirects", "TooManyRedirects")
+        with self._http11(method, url, headers, creds if _origin(url) == origin else None) as resp1:
+            yield resp1
+
+    @contextlib.contextmanager
+    def _http11(
+        self, method: str, url: str, headers: Mapping[str, str], creds: tuple[str, str] | None
+    ) -> Iterator[_Wire]:
+        """The request through httpx, its failures turned into ours."""
+        import httpx
+
+        auth = httpx.BasicAuth(creds[0], creds[1]) if creds else None
+        try:
+            with self.client.stream(method, url, headers=dict(headers), auth=auth) as resp:
+                yield resp
+        except httpx.TimeoutException as exc:
+            raise TransportTimeout(str(exc), type(exc).__name__) from None
+        except httpx.TransportError as exc:
+            raise TransportError(str(exc), type(exc).__name__) from None
+        except httpx.TooManyRedirects as exc:
+            raise TransportError(str(exc), "TooManyRedirects") from None
 
     def get(
         self,
@@ -550,6 +656,8 @@ def _parse_retry_after(value: str) -> float:
     if value.isdigit():
         return float(value)
     try:
+        import email.utils
+
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return 0.0

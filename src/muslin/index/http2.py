@@ -1,26 +1,28 @@
-"""HTTP/2 where the server offers it: an :mod:`httpx` transport multiplexing one TLS connection.
+"""HTTP/2 where the server offers it: requests multiplexed on one TLS connection per origin.
 
-:class:`Http2Transport` opens one TLS connection per origin, offering ``h2`` and
-``http/1.1`` by ALPN.  When the server picks ``h2``, every request to that origin from
-every thread of the process shares that connection, as concurrent streams (up to the
-server's ``SETTINGS_MAX_CONCURRENT_STREAMS``).  Otherwise (no TLS, no ``h2`` offered,
-a request with a body) the request goes to the ordinary HTTP/1.1 transport it wraps, and
-an origin that did not offer ``h2`` is not asked again.
+:class:`Http2Pool` opens one TLS connection per origin, offering ``h2`` and ``http/1.1``
+by ALPN.  When the server picks ``h2``, every request to that origin from every thread of
+the process shares that connection, as concurrent streams (up to the server's
+``SETTINGS_MAX_CONCURRENT_STREAMS``).  Otherwise :meth:`Http2Pool.request` answers None,
+the caller sends the request over HTTP/1.1 (httpx), and an origin that did not offer
+``h2`` is not asked again.
 
 Why not httpx's own HTTP/2: its sync connection is not safe to share between threads
 (encode/httpx#3566), and in pure Python it spent twice the CPU time of HTTP/1.1 on the
-~60 MB of index pages a large plan reads.  Here the :mod:`h2` state machine and the TLS
+~60 MB of index pages a large plan reads.  Nor does a request go through httpx's client
+here: its URL validation, header models and cookie handling cost more CPU than the
+request itself (~0.4 ms each, over the ~250 requests of a large plan), and a plan that
+only talks HTTP/2 never imports httpx.  Here the :mod:`h2` state machine and the TLS
 socket are only touched under one lock that is never held while waiting: a reader thread
 per connection waits for the socket outside it, then takes it to read everything the
 socket has, feed the frames to :mod:`h2` at once and hand each stream its events.  We
 advertise 1 MiB frames and large flow-control windows, so a big page comes in few frames
 and the server never waits for a window update.
 
-Failures map onto httpx's exceptions, so the client's retries treat them alike: a
-connection lost or a stream refused (including streams above a ``GOAWAY``'s last stream
-ID, which the server never processed) is a :class:`httpx.RemoteProtocolError` or
-:class:`httpx.ReadError`; waiting longer than the read timeout is
-:class:`httpx.ReadTimeout`.
+Failures are :class:`TransportError` (retryable: a connection refused or lost, a stream
+reset or refused, including streams above a ``GOAWAY``'s last stream ID, which the server
+never processed) or :class:`TransportTimeout` (no connection, response or body data within
+the timeout); ``kind`` names them as httpx would (``ConnectError``, ``ReadTimeout`` ...).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +44,6 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
-import httpx
 from hpack import NeverIndexedHeaderTuple
 from hyperframe.frame import DataFrame
 
@@ -66,6 +68,18 @@ _SKIP_HEADERS = frozenset(
 _NEVER_INDEXED = frozenset({b"authorization", b"proxy-authorization", b"cookie"})
 
 Origin = tuple[str, int]
+
+
+class TransportError(Exception):
+    """A request failed on the way: worth sending again.  ``kind`` names the failure."""
+
+    def __init__(self, message: str, kind: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind or type(self).__name__
+
+
+class TransportTimeout(TransportError):
+    """No connection, response or body data within the timeout."""
 
 
 class _DrainingConnection(h2.connection.H2Connection):
@@ -126,11 +140,6 @@ class _Stream:
     """When the server last sent something on this stream (the read timeout counts from there)."""
     ended: bool = False
     error: Exception | None = None
-
-
-def _timeout(request: httpx.Request, key: str) -> float | None:
-    value = request.extensions.get("timeout", {}).get(key)
-    return float(value) if value is not None else None
 
 
 class _Connection:
@@ -208,15 +217,15 @@ class _Connection:
                 with self._lock:
                     data = self._recv_available()
                     if data is None:
-                        raise httpx.ReadError("the server closed the connection")
+                        raise TransportError("the server closed the connection", "ReadError")
                     if data:
                         self._receive(data)
                     if self._lost is not None and not self._streams:
                         self._fail_all(self._lost)
                         return
-        except (OSError, ValueError, h2.exceptions.ProtocolError, httpx.TransportError) as exc:
-            error = exc if isinstance(exc, httpx.TransportError) else httpx.ReadError(
-                f"HTTP/2 connection lost ({type(exc).__name__})"
+        except (OSError, ValueError, h2.exceptions.ProtocolError, TransportError) as exc:
+            error = exc if isinstance(exc, TransportError) else TransportError(
+                f"HTTP/2 connection lost ({type(exc).__name__})", "ReadError"
             )
             with self._lock:
                 self._fail_all(error)
@@ -261,7 +270,7 @@ class _Connection:
                 self._changed.notify_all()
             elif isinstance(event, h2.events.StreamReset) and stream is not None:
                 code = event.error_code
-                stream.error = httpx.RemoteProtocolError(f"HTTP/2 stream reset by the server ({code!s})")
+                stream.error = TransportError(f"HTTP/2 stream reset by the server ({code!s})", "RemoteProtocolError")
                 stream.ready.notify_all()
                 del self._streams[event.stream_id]
                 self._changed.notify_all()
@@ -286,30 +295,37 @@ class _Connection:
     def usable(self) -> bool:
         return self._lost is None
 
-    def request(self, request: httpx.Request) -> httpx.Response:
+    def request(
+        self,
+        method: bytes,
+        target: bytes,
+        fields: Iterable[tuple[bytes, bytes]],
+        read_timeout: float | None,
+        pool_timeout: float | None,
+    ) -> Http2Response:
+        """Send a request without a body (``target``: path and query); the response once its
+        headers are in (its body is read from :class:`Http2Response`)."""
         # a path is seldom asked for twice, and credentials stay out of HPACK's table (RFC 7541
         # section 7.1.3): both are sent as never-indexed literals
         headers: list[tuple[bytes, bytes]] = [
-            (b":method", request.method.encode("ascii")),
+            (b":method", method),
             (b":authority", self._authority),
             (b":scheme", b"https"),
-            NeverIndexedHeaderTuple(b":path", request.url.raw_path),
+            NeverIndexedHeaderTuple(b":path", target),
         ]
-        for name, value in request.headers.raw:
+        for name, value in fields:
             lower = name.lower()
             if lower in _NEVER_INDEXED:
                 headers.append(NeverIndexedHeaderTuple(lower, value))
             elif lower not in _SKIP_HEADERS and not (lower == b"te" and value.lower() != b"trailers"):
                 headers.append((lower, value))
-        read_timeout = _timeout(request, "read")
-        pool_timeout = _timeout(request, "pool")
         stream = _Stream(threading.Condition(self._lock))
         with self._lock:
             deadline = None if pool_timeout is None else time.monotonic() + pool_timeout
             while self._lost is None and self._h2.open_outbound_streams >= self._h2.remote_settings.max_concurrent_streams:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    raise httpx.PoolTimeout("no free HTTP/2 stream within the pool timeout")
+                    raise TransportTimeout("no free HTTP/2 stream within the pool timeout", "PoolTimeout")
                 self._changed.wait(left)
             if self._lost is not None:
                 raise _Lost(str(self._lost))
@@ -319,15 +335,10 @@ class _Connection:
                 self._streams[sid] = stream
                 self._flush()
             except (OSError, h2.exceptions.ProtocolError) as exc:
-                self._fail_all(httpx.WriteError(f"HTTP/2 send failed ({type(exc).__name__})"))
+                self._fail_all(TransportError(f"HTTP/2 send failed ({type(exc).__name__})", "WriteError"))
                 raise _Lost("connection lost while sending") from None
             self._wait(stream, read_timeout, lambda: stream.status is not None, sid)
-        return httpx.Response(
-            stream.status or 0,
-            headers=stream.headers,
-            stream=_Body(self, sid, stream, read_timeout),
-            extensions={"http_version": b"HTTP/2"},
-        )
+        return Http2Response(self, sid, stream, read_timeout)
 
     def _wait(self, stream: _Stream, timeout: float | None, check: Callable[[], bool], sid: int) -> None:
         """Wait (holding the lock) until ``check()`` or the stream fails.
@@ -339,7 +350,7 @@ class _Connection:
             left = None if timeout is None else stream.last + timeout - time.monotonic()
             if left is not None and left <= 0:
                 self._cancel(sid)
-                raise httpx.ReadTimeout("timed out waiting for the HTTP/2 response")
+                raise TransportTimeout("timed out waiting for the HTTP/2 response", "ReadTimeout")
             stream.ready.wait(left)
         if stream.error is not None and not check():
             raise stream.error
@@ -375,72 +386,136 @@ class _Connection:
             with contextlib.suppress(h2.exceptions.ProtocolError, OSError):
                 self._h2.close_connection()
                 self._flush()
-            self._fail_all(httpx.ReadError("connection closed"))
+            self._fail_all(TransportError("connection closed", "ReadError"))
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
 
 
-class _Body(httpx.SyncByteStream):
+class Http2Response:
+    """A response on a stream: status and headers now, the body as it comes.
+
+    ``headers`` are lower-cased, repeated fields joined with ", ".  The body is decoded as
+    ``Content-Encoding`` says (gzip or deflate, the codings :data:`ACCEPT_ENCODING` asks for).
+    """
+
     def __init__(self, conn: _Connection, sid: int, stream: _Stream, timeout: float | None) -> None:
         self._conn = conn
         self._sid = sid
         self._stream = stream
         self._timeout = timeout
+        self._content: bytes | None = None
+        self.status_code = stream.status or 0
+        self.headers: dict[str, str] = {}
+        for name, value in stream.headers:
+            key = name.decode("latin-1")
+            text = value.decode("latin-1")
+            self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
+        self.url = ""
+        """The URL asked for (set by the client)."""
 
-    def __iter__(self) -> Iterator[bytes]:
-        return self._conn.chunks(self._sid, self._stream, self._timeout)
+    def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        """The body, decoded, in the pieces it arrives in (``chunk_size`` is not used)."""
+        chunks = self._conn.chunks(self._sid, self._stream, self._timeout)
+        coding = self.headers.get("content-encoding", "").strip().lower()
+        if coding in ("", "identity"):
+            yield from chunks
+            return
+        if coding not in ("gzip", "x-gzip", "deflate"):
+            raise TransportError(f"unsupported Content-Encoding {coding!r}", "DecodingError")
+        decoder: Any = None
+        try:
+            for chunk in chunks:
+                if decoder is None:
+                    decoder = zlib.decompressobj(_wbits(coding, chunk))
+                out = decoder.decompress(chunk)
+                if out:
+                    yield out
+            if decoder is not None:
+                tail = decoder.flush()
+                if tail:
+                    yield tail
+        except zlib.error as exc:
+            raise TransportError(f"cannot decode the {coding} body ({exc})", "DecodingError") from None
+
+    def read(self) -> bytes:
+        if self._content is None:
+            self._content = b"".join(self.iter_bytes())
+        return self._content
 
     def close(self) -> None:
         self._conn.release(self._sid, self._stream)
 
 
-class Http2Transport(httpx.BaseTransport):
-    """HTTP/2 over TLS where the server offers it; ``fallback`` (HTTP/1.1) for everything else."""
+def _wbits(coding: str, first: bytes) -> int:
+    """zlib's window bits for a body: gzip, zlib-wrapped deflate, or the raw deflate some
+    servers send as ``deflate`` (told apart by the zlib header check)."""
+    if "gzip" in coding:
+        return 16 + zlib.MAX_WBITS
+    if len(first) >= 2 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0:
+        return zlib.MAX_WBITS
+    return -zlib.MAX_WBITS
 
-    def __init__(self, ssl_context: ssl.SSLContext, fallback: Callable[[], httpx.BaseTransport]) -> None:
-        """``fallback`` makes the HTTP/1.1 transport, the first time a request needs it."""
+
+ACCEPT_ENCODING = b"gzip, deflate"
+"""The codings :class:`Http2Response` decodes."""
+
+
+class Http2Pool:
+    """One HTTP/2 connection per origin that offers ``h2``; None for the others (see the module docstring)."""
+
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:
         ssl_context.set_alpn_protocols(["h2", "http/1.1"])
         self._ssl = ssl_context
-        self._make_fallback = fallback
-        self._fallback: httpx.BaseTransport | None = None
         self._lock = threading.Lock()
         self._connections: dict[Origin, _Connection] = {}
         self._http1: set[Origin] = set()
         self._opening: dict[Origin, threading.Lock] = {}
         self._closed = False
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        origin = (url.host, url.port or 443)
-        if url.scheme != "https" or origin in self._http1 or _has_body(request):
-            return self._http11().handle_request(request)
+    def speaks_http1_only(self, host: str, port: int) -> bool:
+        """True once the origin has answered without ``h2``."""
+        with self._lock:
+            return (host, port) in self._http1
+
+    def request(
+        self,
+        method: str,
+        host: str,
+        port: int,
+        target: bytes,
+        fields: Iterable[tuple[bytes, bytes]],
+        *,
+        connect_timeout: float | None,
+        read_timeout: float | None,
+        pool_timeout: float | None,
+    ) -> Http2Response | None:
+        """``method target`` (no body) to ``https://host:port``; None when that origin does not
+        offer ``h2`` (send it over HTTP/1.1 instead)."""
+        origin = (host, port)
+        fields = list(fields)
         for _attempt in range(SEND_ATTEMPTS):  # streams the server never processed are sent again
-            conn = self._connection(origin, request)
+            conn = self._connection(origin, connect_timeout)
             if conn is None:
-                return self._http11().handle_request(request)
+                return None
             try:
-                return conn.request(request)
+                return conn.request(method.encode("ascii"), target, fields, read_timeout, pool_timeout)
             except _Lost:
                 with self._lock:
                     if self._connections.get(origin) is conn:
                         del self._connections[origin]
-        raise httpx.RemoteProtocolError(
-            f"HTTP/2: the server refused the request on {SEND_ATTEMPTS} connections in turn"
+        raise TransportError(
+            f"HTTP/2: the server refused the request on {SEND_ATTEMPTS} connections in turn", "RemoteProtocolError"
         )
 
-    def _http11(self) -> httpx.BaseTransport:
-        with self._lock:
-            if self._fallback is None:
-                self._fallback = self._make_fallback()
-            return self._fallback
-
-    def _connection(self, origin: Origin, request: httpx.Request) -> _Connection | None:
+    def _connection(self, origin: Origin, timeout: float | None) -> _Connection | None:
         with self._lock:
             if self._closed:
-                raise RuntimeError("the transport is closed")
+                raise RuntimeError("the HTTP/2 pool is closed")
             conn = self._connections.get(origin)
             if conn is not None and conn.usable:
                 return conn
+            if origin in self._http1:
+                return None
             opening = self._opening.setdefault(origin, threading.Lock())
         # a connection that may not take new streams finishes its running ones, then its
         # reader closes it (see _Connection._read_loop)
@@ -451,7 +526,7 @@ class Http2Transport(httpx.BaseTransport):
                     return conn
                 if origin in self._http1:
                     return None
-            conn = self._open(origin, request)
+            conn = self._open(origin, timeout)
             with self._lock:
                 if conn is None:
                     self._http1.add(origin)
@@ -459,33 +534,37 @@ class Http2Transport(httpx.BaseTransport):
                     self._connections[origin] = conn
             return conn
 
-    def _open(self, origin: Origin, request: httpx.Request) -> _Connection | None:
+    def _open(self, origin: Origin, timeout: float | None) -> _Connection | None:
         """A new HTTP/2 connection, or None when the server does not offer ``h2``."""
         host, port = origin
-        timeout = _timeout(request, "connect")
         try:
             raw = socket.create_connection((host, port), timeout=timeout)
         except TimeoutError:
-            raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
+            raise TransportTimeout(f"timed out connecting to {host}:{port}", "ConnectTimeout") from None
         except OSError as exc:
-            raise httpx.ConnectError(f"cannot connect to {host}:{port} ({exc.strerror or type(exc).__name__})") from None
+            raise TransportError(
+                f"cannot connect to {host}:{port} ({exc.strerror or type(exc).__name__})", "ConnectError"
+            ) from None
         try:
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock = self._ssl.wrap_socket(raw, server_hostname=host)
         except TimeoutError:
             raw.close()
-            raise httpx.ConnectTimeout(f"timed out in the TLS handshake with {host}:{port}") from None
+            raise TransportTimeout(f"timed out in the TLS handshake with {host}:{port}", "ConnectTimeout") from None
         except ssl.SSLError as exc:
             raw.close()
-            raise httpx.ConnectError(f"TLS handshake with {host}:{port} failed ({exc.reason or exc})") from None
+            raise TransportError(
+                f"TLS handshake with {host}:{port} failed ({exc.reason or exc})", "ConnectError"
+            ) from None
         except OSError as exc:
             raw.close()
-            raise httpx.ConnectError(f"TLS handshake with {host}:{port} failed ({type(exc).__name__})") from None
+            raise TransportError(
+                f"TLS handshake with {host}:{port} failed ({type(exc).__name__})", "ConnectError"
+            ) from None
         if sock.selected_alpn_protocol() != "h2":
             sock.close()
             return None
-        netloc = request.url.netloc
-        return _Connection(sock, netloc)
+        return _Connection(sock, _authority(host, port))
 
     def close(self) -> None:
         with self._lock:
@@ -493,13 +572,9 @@ class Http2Transport(httpx.BaseTransport):
             connections, self._connections = list(self._connections.values()), {}
         for conn in connections:
             conn.close()
-        with self._lock:
-            fallback, self._fallback = self._fallback, None
-        if fallback is not None:
-            fallback.close()
 
 
-def _has_body(request: httpx.Request) -> bool:
-    length = request.headers.get("content-length")
-    return bool(length and length != "0") or "transfer-encoding" in request.headers
-
+def _authority(host: str, port: int) -> bytes:
+    """``:authority`` for an origin: the host (IDNA, brackets around IPv6) and a port other than 443."""
+    name = f"[{host}]" if ":" in host else host.encode("idna").decode("ascii")
+    return (name if port == 443 else f"{name}:{port}").encode("ascii")
