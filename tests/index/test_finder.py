@@ -475,16 +475,22 @@ def test_evaluated_page_cache(repo: Path, cache_dir: Path, target: Target) -> No
         assert str(third.candidates[0].version) == "2.5"
 
 
+def _corrupt_cached_bodies(cache_dir: Path) -> int:
+    """Replace the body of every cached page (after its header line) with bytes that are not a page."""
+    pages = list((cache_dir / "http" / "pages").glob("*.page"))
+    for page in pages:
+        header = page.read_bytes().split(b"\n", 1)[0]
+        page.write_bytes(header + b"\n\xff\xfe not a page, and not UTF-8")
+    return len(pages)
+
+
 def test_cached_evaluation_does_not_read_the_page(repo: Path, cache_dir: Path, target: Target) -> None:
     """A fresh cached page with a cached evaluation: the page body (MBs for big projects) is not read."""
     with IndexServer(repo, mode="json", cache_control="max-age=600") as srv:
         ix = settings(IndexConfig("pypi", srv.url))
         with HttpClient(cache_dir=cache_dir / "http") as c1:
             first = PackageFinder(ix, target, http=c1).find("beta")
-        bodies = list((cache_dir / "http" / "pages").rglob("*.body"))
-        assert bodies
-        for body in bodies:
-            body.write_bytes(b"\xff\xfe not a page, and not UTF-8")
+        assert _corrupt_cached_bodies(cache_dir)
         srv.clear_requests()
         with HttpClient(cache_dir=cache_dir / "http") as c2:
             again = PackageFinder(ix, target, http=c2).find("beta")
@@ -588,8 +594,7 @@ def test_candidates_are_worked_out_newest_first_as_they_are_read(many: Path, cac
             srv.clear_requests()
         assert srv.requests == []  # the second time, page and evaluation came from the caches
         # a cached page gone bad: the newest versions need no page; for older ones it is fetched again
-        for body in (cache_dir / "http" / "pages").rglob("*.body"):
-            body.write_bytes(b"\xff\xfe not a page, and not UTF-8")
+        assert _corrupt_cached_bodies(cache_dir)
         with HttpClient(cache_dir=cache_dir / "http") as http:
             cands = PackageFinder(ix, target, http=http).find("many").candidates
             assert str(cands[4].version) == "1.10"

@@ -128,7 +128,7 @@ def _h2_fields(headers: Mapping[str, str], creds: tuple[str, str] | None) -> lis
 class Response:
     """A fetched resource: a body read in full, or (from the cache) read on first use."""
 
-    __slots__ = ("_content", "_path", "body_id", "from_cache", "headers", "status", "url")
+    __slots__ = ("_cached", "_content", "body_id", "from_cache", "headers", "status", "url")
 
     def __init__(
         self,
@@ -138,7 +138,7 @@ class Response:
         content: bytes | None,
         from_cache: bool = False,
         body_id: str = "",
-        path: Path | None = None,
+        cached: _CacheEntry | None = None,
     ) -> None:
         self.url = url
         """Final URL after redirects, without credentials."""
@@ -146,8 +146,8 @@ class Response:
         self.headers = headers
         """Lower-cased header names."""
         self._content = content
-        self._path = path
-        """Where ``content`` is read from when it was not given."""
+        self._cached = cached
+        """The cache entry ``content`` is read from when it was not given."""
         self.from_cache = from_cache
         self.body_id = body_id
         """Identity of the body (sha256 prefix), stable across cache hits and 304s."""
@@ -156,7 +156,7 @@ class Response:
     def content(self) -> bytes:
         if self._content is None:
             try:
-                self._content = self._path.read_bytes() if self._path is not None else b""
+                self._content = self._cached.read_body() if self._cached is not None else b""
             except OSError:
                 self._content = b""
         return self._content
@@ -455,7 +455,10 @@ class HttpClient:
             if resp.status_code == 304 and entry is not None:
                 resp.read()
                 headers_304 = {k.lower(): v for k, v in resp.headers.items()}
-                self._pages.touch(clean, accept, entry, headers_304)
+                try:
+                    entry = self._pages.touch(clean, accept, entry, headers_304)
+                except OSError as exc:  # the old entry stays as it was: still the same body
+                    log.warning("cannot write HTTP cache (%s)", type(exc).__name__)
                 with self._lock:
                     self.stats["revalidated"] += 1
                 return self._from_entry(entry)
@@ -476,7 +479,7 @@ class HttpClient:
 
     def _from_entry(self, entry: _CacheEntry) -> Response:
         # The body is read when used: a page whose evaluation is cached never needs it.
-        resp = Response(entry.url, entry.status, dict(entry.headers), None, True, entry.body_id, entry.body_path)
+        resp = Response(entry.url, entry.status, dict(entry.headers), None, True, entry.body_id, entry)
         if not resp.body_id:
             resp.body_id = hashlib.sha256(resp.content).hexdigest()[:32]
         return resp

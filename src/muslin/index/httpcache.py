@@ -1,8 +1,9 @@
 """The on-disk HTTP response cache (pages, metadata files), without importing httpx.
 
-Entries live under ``<root>/<sha256 of url+accept>`` as a ``.json`` header record and
-a ``.body`` file (one flat directory: a cold plan creates a few hundred entries, and
-each extra directory cost as much as a file).  Split from
+Entries live under ``<root>/<sha256 of url+accept>.page``: one line of JSON (status,
+headers, when stored, body id), then the body (one file per entry, and one flat
+directory: a cold plan creates a few hundred entries, and creating a file or a directory
+costs about the same).  Split from
 :mod:`muslin.index.http` so a warm re-plan can check freshness cheaply.
 """
 
@@ -55,6 +56,13 @@ class _CacheEntry:
     stored_at: float
     body_path: Path
     body_id: str = ""
+    body_offset: int = 0
+    """Where the body starts in ``body_path`` (after the header line)."""
+
+    def read_body(self) -> bytes:
+        with open(self.body_path, "rb") as fh:
+            fh.seek(self.body_offset)
+            return fh.read()
 
     def fresh(self, now: float, default_ttl: float = 0.0) -> bool:
         if "cache-control" not in self.headers:
@@ -78,25 +86,26 @@ class _PageCache:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _key(self, url: str, accept: str) -> Path:
+    def _path(self, url: str, accept: str) -> Path:
         digest = hashlib.sha256(f"{url}\n{accept}".encode()).hexdigest()
-        return self.root / digest
+        return self.root / f"{digest}.page"
 
     def load(self, url: str, accept: str) -> _CacheEntry | None:
-        base = self._key(url, accept)
-        meta_path = base.with_suffix(".json")
-        body_path = base.with_suffix(".body")
+        path = self._path(url, accept)
         try:
-            meta = json.loads(meta_path.read_text("utf-8"))
-            if not body_path.is_file():
+            with open(path, "rb") as fh:
+                line = fh.readline(_MAX_HEADER)
+            if not line.endswith(b"\n"):
                 return None
+            meta = json.loads(line)
             return _CacheEntry(
                 meta["url"],
                 int(meta["status"]),
                 dict(meta["headers"]),
                 float(meta["stored_at"]),
-                body_path,
+                path,
                 str(meta.get("body_id", "")),
+                len(line),
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -105,51 +114,48 @@ class _PageCache:
         cc = _parse_cache_control(resp.headers.get("cache-control"))
         if "no-store" in cc:
             return
-        base = self._key(url, accept)
-        base.parent.mkdir(parents=True, exist_ok=True)
         keep = {k: v for k, v in resp.headers.items() if k in _KEPT_HEADERS}
-        meta = {
-            "url": resp.url,
-            "status": resp.status,
-            "headers": keep,
-            "stored_at": time.time(),
-            "body_id": resp.body_id,
-        }
-        _atomic_write(base.with_suffix(".body"), resp.content)
-        _atomic_write(base.with_suffix(".json"), json.dumps(meta).encode())
+        self._write(url, accept, resp.url, resp.status, keep, resp.body_id, resp.content)
 
-    def touch(self, url: str, accept: str, entry: _CacheEntry, headers: Mapping[str, str]) -> None:
-        """Record a successful revalidation (304): new headers, new timestamp."""
+    def touch(self, url: str, accept: str, entry: _CacheEntry, headers: Mapping[str, str]) -> _CacheEntry:
+        """Record a successful revalidation (304): new headers, new timestamp (the body is
+        copied into the new file).  Returns the entry as it now is."""
         merged = dict(entry.headers)
         for k, v in headers.items():
             if k in _KEPT_HEADERS:
                 merged[k] = v
-        meta = {
-            "url": entry.url,
-            "status": entry.status,
-            "headers": merged,
-            "stored_at": time.time(),
-            "body_id": entry.body_id,
-        }
-        _atomic_write(self._key(url, accept).with_suffix(".json"), json.dumps(meta).encode())
+        body = entry.read_body()
+        stored_at, header = self._write(url, accept, entry.url, entry.status, merged, entry.body_id, body)
+        return _CacheEntry(entry.url, entry.status, merged, stored_at, self._path(url, accept), entry.body_id, header)
+
+    def _write(
+        self, url: str, accept: str, final_url: str, status: int, headers: dict[str, str], body_id: str, body: bytes
+    ) -> tuple[float, int]:
+        """Write an entry; (when it was stored, where its body starts)."""
+        now = time.time()
+        meta = {"url": final_url, "status": status, "headers": headers, "stored_at": now, "body_id": body_id}
+        header = json.dumps(meta).encode() + b"\n"
+        _atomic_write(self._path(url, accept), header, body)
+        return now, len(header)
 
 
+_MAX_HEADER = 1 << 16
 _KEPT_HEADERS = frozenset({"content-type", "etag", "last-modified", "cache-control", "content-length"})
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, *parts: bytes) -> None:
+    """Write ``parts`` one after another to ``path``, atomically (a temporary file, then a rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for part in parts:
+                fh.write(part)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
 
 
 def path_fingerprint(path: Path) -> str:
