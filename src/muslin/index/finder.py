@@ -418,7 +418,7 @@ class PackageFinder:
 
     def close(self) -> None:
         if self._warmer is not None:
-            self._warmer.close()
+            self._warmer.close(wait=False)  # the workers end on their own; the plan goes on
             self._warmer = None
         if self._own_http:
             self.http.close()

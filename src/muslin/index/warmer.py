@@ -179,20 +179,34 @@ class PageWarmer:
             self._retire(worker)
         return future
 
-    def close(self) -> None:
-        """Stop the workers (pages they were fetching are left to the finder)."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers (pages they were fetching are left to the finder).
+
+        ``wait=False``: a daemon thread waits for them to end, and reaps them, while this
+        process goes on (a worker takes 10-20 ms to exit; at interpreter exit,
+        :mod:`multiprocessing` ends and reaps any that are left).
+        """
         with self._lock:
             workers, self._workers = self._workers, []
         for worker in workers:
             with worker.send_lock, contextlib.suppress(OSError, ValueError):
                 worker.conn.send(None)
         for worker in workers:
-            _stop(worker.process)
-            with contextlib.suppress(OSError):
-                worker.conn.close()
             self._retire(worker)
-        for reader in self._readers:
-            reader.join(timeout=1)
+        readers, self._readers = self._readers, []
+        if wait:
+            _reap(workers, readers)
+        elif workers:
+            threading.Thread(target=_reap, args=(workers, readers), name="muslin-warm-reaper", daemon=True).start()
+
+
+def _reap(workers: list[_Worker], readers: list[threading.Thread]) -> None:
+    for worker in workers:
+        _stop(worker.process)
+        with contextlib.suppress(OSError):
+            worker.conn.close()
+    for reader in readers:
+        reader.join(timeout=1)
 
 
 def _stop(process: Any) -> None:
