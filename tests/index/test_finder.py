@@ -67,7 +67,8 @@ def test_json_index_pep658(repo: Path, http: HttpClient, target: Target) -> None
         assert any(p.endswith(".whl.metadata") for p in srv.paths())
         accept = [h.get("Accept", "") for m, p, h in srv.requests if p == "/simple/alpha/"]
         assert accept and accept[0].startswith("application/vnd.pypi.simple.v1+json")
-        # metadata is cached by sha256 on disk
+        # metadata is cached by sha256 on disk, when the finder closes
+        f.close()
         srv.clear_requests()
         f2 = PackageFinder(settings(IndexConfig("pypi", srv.url)), target, http=http)
         f2.metadata(cs.candidates[0])
@@ -358,8 +359,7 @@ def test_http_cache_and_revalidation(repo: Path, cache_dir: Path, target: Target
 def test_offline(repo: Path, cache_dir: Path, target: Target) -> None:
     with IndexServer(repo, mode="json") as srv:
         ix = settings(IndexConfig("pypi", srv.url))
-        with HttpClient(cache_dir=cache_dir / "http") as warm:
-            f = PackageFinder(ix, target, http=warm)
+        with HttpClient(cache_dir=cache_dir / "http") as warm, PackageFinder(ix, target, http=warm) as f:
             cs = f.find("alpha")
             f.metadata(cs.candidates[0])
         url = srv.url

@@ -75,6 +75,7 @@ from muslin.index.http import (
     strip_userinfo,
 )
 from muslin.index.httpcache import path_fingerprint
+from muslin.index.metacache import MetadataCache
 from muslin.index.wheelmeta import TAIL_BYTES, metadata_from_ranges, metadata_from_zip
 from muslin.plan.model import Artifact
 from muslin.target.target import Target
@@ -378,7 +379,9 @@ class PackageFinder:
         self._hashes: dict[str, str] = {}
         self._meta_hashes: dict[str, str] = {}
         assert self.http.cache_dir is not None
-        self._meta_dir = self.http.cache_dir / "metadata"
+        self._meta_cache = MetadataCache(self.http.cache_dir / "metadata.sqlite")
+        self._meta_unwritten: dict[str, bytes] = {}
+        """METADATA fetched by this finder (by sha256), stored in the cache when it closes."""
         self._derived_dir = self.http.cache_dir / "evaluated"
         self.page_deps: dict[tuple[str, str], str] = {}
         """(page URL, Accept) -> body id of every simple-index page read (for the resolution cache)."""
@@ -420,6 +423,7 @@ class PackageFinder:
         if self._warmer is not None:
             self._warmer.close(wait=False)  # the workers end on their own; the plan goes on
             self._warmer = None
+        self._write_metadata()
         if self._own_http:
             self.http.close()
 
@@ -768,18 +772,28 @@ class PackageFinder:
 
     # -- metadata ----------------------------------------------------------------
     def metadata(self, candidate: Candidate) -> CandidateMetadata:
-        """METADATA of a candidate wheel (PEP 658, range requests, or a full download; cached)."""
+        """METADATA of a candidate wheel (PEP 658, range requests, or a full download; cached
+        by the wheel's sha256: what was fetched is stored when the finder closes)."""
         sha = candidate.artifact.sha256
-        cache_file = self._meta_dir / f"{sha}.METADATA" if sha else None
-        if cache_file is not None and cache_file.is_file():
-            return _parse_metadata(cache_file.read_bytes(), candidate)
+        if sha:
+            with self._lock:
+                raw = self._meta_unwritten.get(sha)
+            if raw is None:
+                raw = self._meta_cache.get(sha)
+            if raw is not None:
+                return _parse_metadata(raw, candidate)
         raw = self._fetch_metadata(candidate)
-        if cache_file is not None:
-            try:
-                _atomic_write(cache_file, raw)
-            except OSError as exc:
-                log.warning("cannot cache metadata (%s)", type(exc).__name__)
+        if sha:
+            with self._lock:
+                self._meta_unwritten[sha] = raw
         return _parse_metadata(raw, candidate)
+
+    def _write_metadata(self) -> None:
+        """Store the METADATA fetched, all at once (:mod:`muslin.index.metacache`)."""
+        with self._lock:
+            unwritten, self._meta_unwritten = self._meta_unwritten, {}
+        self._meta_cache.put_many(unwritten)
+        self._meta_cache.close()
 
     def _fetch_metadata(self, candidate: Candidate) -> bytes:
         art = candidate.artifact
