@@ -379,8 +379,6 @@ class HttpClient:
             if pool is None or parts.scheme != "https" or not parts.hostname:
                 break
             host, port = parts.hostname, parts.port or 443
-            if pool.speaks_http1_only(host, port):
-                break
             fields = _h2_fields(headers, creds if _origin(url) == origin else None)
             target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_PATH_SAFE)
             resp = pool.request(

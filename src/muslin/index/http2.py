@@ -472,11 +472,6 @@ class Http2Pool:
         self._opening: dict[Origin, threading.Lock] = {}
         self._closed = False
 
-    def speaks_http1_only(self, host: str, port: int) -> bool:
-        """True once the origin has answered without ``h2``."""
-        with self._lock:
-            return (host, port) in self._http1
-
     def request(
         self,
         method: str,

@@ -1,4 +1,4 @@
-"""The on-disk HTTP response cache (pages, metadata files), without importing httpx.
+"""The on-disk HTTP response cache (index pages, remote requirements files), without importing httpx.
 
 Entries live under ``<root>/<sha256 of url+accept>.page``: one line of JSON (status,
 headers, when stored, body id), then the body (one file per entry, and one flat
