@@ -105,6 +105,11 @@ class IndexSettings:
                 return ix
         return None
 
+    @property
+    def uses_tls(self) -> bool:
+        """Some index is an ``https:`` URL (a TLS context will be needed)."""
+        return any(ix.url.startswith("https:") for ix in self.indexes)
+
     def with_default_pypi(self) -> IndexSettings:
         """Append PyPI as the default index unless a default index is already configured."""
         if any(ix.default for ix in self.indexes):

@@ -29,7 +29,8 @@ def env_credentials(index_name: str) -> tuple[str, str] | None:
     return user or "", password or ""
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def url_origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, lower-cased host, port) of a URL: credentials belong to one origin."""
     parts = urlsplit(url)
     return parts.scheme, (parts.hostname or "").lower(), parts.port
 
@@ -70,11 +71,11 @@ class CredentialStore:
         if parts.username is not None or parts.password is not None:
             return unquote(parts.username or ""), unquote(parts.password or "")
         clean = redact_url(url)
-        origin = _origin(clean)
+        origin = url_origin(clean)
         best: tuple[int, str, str] | None = None
         with self._lock:
             for prefix, user, pw in self._entries:
-                if _origin(prefix) != origin:
+                if url_origin(prefix) != origin:
                     continue
                 score = len(prefix) if clean.startswith(prefix) else 0
                 if best is None or score > best[0]:

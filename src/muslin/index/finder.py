@@ -410,7 +410,7 @@ class PackageFinder:
             return False
         from muslin.index.warmer import PageWarmer, default_workers
 
-        if any(ix.url.startswith("https:") for ix in self.settings.indexes):
+        if self.settings.uses_tls:
             self.http.tls_context()  # made once here (or taken from its preload), inherited by the workers
         tls.settle()  # no preload thread left running: the workers are forked next
         codecs.lookup("idna")  # host names are encoded with it: imported once here, not in each worker
@@ -421,7 +421,7 @@ class PackageFinder:
 
     def close(self) -> None:
         if self._warmer is not None:
-            self._warmer.close(wait=False)  # the workers end on their own; the plan goes on
+            self._warmer.close()  # the workers end on their own; the plan goes on
             self._warmer = None
         self._write_metadata()
         if self._own_http:

@@ -44,6 +44,7 @@ from muslin.index import tls
 from muslin.index.config import redact_url
 from muslin.index.credentials import CredentialStore as CredentialStore
 from muslin.index.credentials import env_credentials as env_credentials
+from muslin.index.credentials import url_origin
 from muslin.index.http2 import ACCEPT_ENCODING, Http2Pool, TransportError, TransportTimeout
 from muslin.index.httpcache import DEFAULT_TTL, _CacheEntry, _PageCache
 from muslin.index.httpcache import _atomic_write as _atomic_write
@@ -102,11 +103,6 @@ def _no_cookies() -> http.cookiejar.CookieJar:
             return None
 
     return NoCookies()
-
-
-def _origin(url: str) -> tuple[str, str | None, int | None]:
-    parts = urlsplit(url)
-    return (parts.scheme, parts.hostname, parts.port)
 
 
 def _h2_fields(headers: Mapping[str, str], creds: tuple[str, str] | None) -> list[tuple[bytes, bytes]]:
@@ -212,7 +208,6 @@ class HttpClient:
         self._blobs = root / "blobs"
         self._client: httpx.Client | None = None
         self._h2: Http2Pool | None = None
-        self._h2_made = False
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.stats: dict[str, int] = {"requests": 0, "cache_hits": 0, "revalidated": 0}
@@ -243,11 +238,11 @@ class HttpClient:
 
     def _http2(self) -> Http2Pool | None:
         """The HTTP/2 connections (None when HTTP/2 is off)."""
+        if not self.http2_enabled():
+            return None
         with self._lock:
-            if not self._h2_made:
-                self._h2_made = True
-                if self.http2_enabled():
-                    self._h2 = Http2Pool(self.tls_context())
+            if self._h2 is None:
+                self._h2 = Http2Pool(self.tls_context())
             return self._h2
 
     def http2_enabled(self) -> bool:
@@ -279,7 +274,7 @@ class HttpClient:
             executor.shutdown(wait=True)
         with self._lock:
             client, self._client = self._client, None
-            pool, self._h2, self._h2_made = self._h2, None, False
+            pool, self._h2 = self._h2, None
         if client is not None:
             client.close()
         if pool is not None:
@@ -373,13 +368,13 @@ class HttpClient:
         HTTP/1.1 (httpx).  Credentials go to the URL's own origin only, as httpx does on redirects.
         Failures are :class:`TransportError`/:class:`TransportTimeout` either way."""
         pool = self._http2()
-        origin = _origin(url)
+        origin = url_origin(url)
         for _hop in range(MAX_REDIRECTS + 1):
             parts = urlsplit(url)
             if pool is None or parts.scheme != "https" or not parts.hostname:
                 break
             host, port = parts.hostname, parts.port or 443
-            fields = _h2_fields(headers, creds if _origin(url) == origin else None)
+            fields = _h2_fields(headers, creds if url_origin(url) == origin else None)
             target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_PATH_SAFE)
             resp = pool.request(
                 method, host, port, target.encode("ascii"), fields,
@@ -400,7 +395,7 @@ class HttpClient:
             return
         else:
             raise TransportError(f"more than {MAX_REDIRECTS} redirects", "TooManyRedirects")
-        with self._http11(method, url, headers, creds if _origin(url) == origin else None) as resp1:
+        with self._http11(method, url, headers, creds if url_origin(url) == origin else None) as resp1:
             yield resp1
 
     @contextlib.contextmanager

@@ -179,12 +179,12 @@ class PageWarmer:
             self._retire(worker)
         return future
 
-    def close(self, wait: bool = True) -> None:
+    def close(self) -> None:
         """Stop the workers (pages they were fetching are left to the finder).
 
-        ``wait=False``: a daemon thread waits for them to end, and reaps them, while this
-        process goes on (a worker takes 10-20 ms to exit; at interpreter exit,
-        :mod:`multiprocessing` ends and reaps any that are left).
+        This process does not wait: a daemon thread waits for them to end, and reaps them
+        (a worker takes 10-20 ms to exit; at interpreter exit, :mod:`multiprocessing` ends
+        and reaps any that are left).
         """
         with self._lock:
             workers, self._workers = self._workers, []
@@ -194,9 +194,7 @@ class PageWarmer:
         for worker in workers:
             self._retire(worker)
         readers, self._readers = self._readers, []
-        if wait:
-            _reap(workers, readers)
-        elif workers:
+        if workers:
             threading.Thread(target=_reap, args=(workers, readers), name="muslin-warm-reaper", daemon=True).start()
 
 

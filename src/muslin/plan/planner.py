@@ -455,7 +455,7 @@ def _resolve(
     direct_urls: Sequence[str] = (),
 ) -> Resolution:
     """Resolve with the indexes (the resolution cache missed) and record the result."""
-    if not request.offline and any(ix.url.startswith("https:") for ix in settings.indexes):
+    if not request.offline and settings.uses_tls:
         from muslin.index import tls
 
         tls.preload()  # the CA bundle loads while the HTTP machinery is imported
