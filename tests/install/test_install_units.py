@@ -449,6 +449,42 @@ def test_pip_waiter_declines_other_interpreters_and_exit(tmp_path: Path) -> None
     assert warm_only.returncode == 0 and warm_only.stdout == ""
 
 
+def test_pip_waiter_compile_helper_writes_what_import_would(tmp_path: Path) -> None:
+    """The waiter's helper compiles a package into the pycache prefix exactly as import does:
+    same header (magic, timestamp flags, source mtime and size), same code; import then loads
+    its files and writes none of its own."""
+    import marshal
+
+    pkg = tmp_path / "src" / "helped"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from helped.sub import b\nVALUE = b.twice(21)\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "b.py").write_text("def twice(x):\n    return 2 * x\n")
+    (pkg / "broken.py").write_text("def (:\n")  # skipped: it is never imported
+    helped, imported = tmp_path / "helped-cache", tmp_path / "import-cache"
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); sys.pycache_prefix = sys.argv[2];"
+        "sys.dont_write_bytecode = False; import pip_waiter as w;"
+        "w._compile_tree(w._package_dir('helped')) if sys.argv[3] == 'helper' else __import__('helped')"
+    )
+    env = {"PYTHONPATH": str(tmp_path / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    subprocess.run([sys.executable, "-c", code, str(SCRIPTS), str(helped), "helper"], check=True, env=env)
+    subprocess.run([sys.executable, "-c", code, str(SCRIPTS), str(imported), "import"], check=True, env=env)
+    ours = sorted(p.relative_to(helped) for p in helped.rglob("*.pyc") if "helped" in p.parts)
+    theirs = sorted(p.relative_to(imported) for p in imported.rglob("*.pyc") if "helped" in p.parts)
+    assert theirs and ours == theirs  # every module (not broken.py), at the same paths
+    for rel in ours:
+        a, b = (helped / rel).read_bytes(), (imported / rel).read_bytes()
+        assert a[:16] == b[:16] and marshal.loads(a[16:]) == marshal.loads(b[16:]), rel
+    assert len(ours) == 3
+    before = {rel: (helped / rel).stat().st_mtime_ns for rel in ours}
+    subprocess.run(
+        [sys.executable, "-c", "import helped, sys; assert helped.VALUE == 42"],
+        check=True, env={"PYTHONPATH": str(tmp_path / "src"), "PYTHONPYCACHEPREFIX": str(helped)},
+    )
+    assert {rel: (helped / rel).stat().st_mtime_ns for rel in ours} == before  # loaded, not rewritten
+
+
 def test_compile_mirror_never_leaves_a_cut_short_pyc(tmp_path: Path) -> None:
     """A full bytecode-cache tmpfs (``/dev/shm`` in the container) must not leave a truncated
     ``.pyc`` there: the import check would fail on it instead of compiling the module."""

@@ -102,6 +102,10 @@ def test_prestart_warms_bytecode_and_is_adopted(docker_client: Any, musl_python_
             time.sleep(0.2)
         assert "resolvelib/__pycache__/resolver" in later or "resolvelib/resolver" in later, later
         assert "pkg_resources.cpython-311.pyc" in later, later
+        # a module pip install never imports, first in the compile helper's (reverse) order:
+        # the helper compiled beside the importing waiter
+        helped = _exec(docker_client, taken.container_id, "find", PYCACHE_DIR, "-path", "*webencodings*")
+        assert "x_user_defined.cpython-311.pyc" in helped, helped
         prestart.discard()  # adopted: no longer the prestart's to remove
         assert docker_client.api.inspect_container(taken.container_id)["State"]["Running"]
         taken.waiter.close()

@@ -7,7 +7,10 @@ later processes use it, with ``PYTHONPYCACHEPREFIX``); otherwise none is written
 
 It imports pip's install command, then the modules pip imports only once it runs
 (:data:`PIP_LATER_MODULES`) and the standard library modules muslin's verify step
-needs, until GOFILE appears: the last file muslin copies in, JSON
+needs, until GOFILE appears.  Where there is no bytecode, a forked helper compiles pip's
+files into PYCACHE from the other end of the package (reverse name order) while this process
+imports from its start, so that two cores share the ~450 modules (:func:`_compile_helper`);
+it is stopped once pip's modules are imported.  GOFILE is the last file muslin copies in, JSON
 ``{"python": PATH, "args": ["install", ...], "env": {...}}``.  When PATH is
 this interpreter it runs ``python -m pip ARGS`` here, as ``runpy`` runs
 ``-m``, with ``env`` added to the environment, and exits with pip's status.
@@ -55,6 +58,74 @@ def _bytecode(pycache: str) -> bool:
     return False
 
 
+def _package_dir(name: str) -> str | None:
+    """Where package ``name`` lives on ``sys.path`` (found without importing it)."""
+    for entry in sys.path:
+        folder = os.path.join(entry or ".", name)
+        if os.path.isfile(os.path.join(folder, "__init__.py")):
+            return folder
+    return None
+
+
+def _compile_tree(root: str) -> None:
+    """Byte-compile the ``.py`` files under ``root`` into ``sys.pycache_prefix``, last name first.
+
+    Each ``.pyc`` is what an import would write (timestamp-based, source mtime and size, written
+    atomically), so the importing process loads it; one it already wrote is skipped.
+    """
+    bootstrap = sys.modules["_frozen_importlib_external"]  # what import compiles with: nothing to import
+
+    paths: list[str] = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        paths.extend(os.path.join(folder, n) for n in names if n.endswith(".py"))
+    for path in sorted(paths, reverse=True):
+        cached = bootstrap.cache_from_source(path)
+        if os.path.exists(cached):
+            continue
+        try:
+            st = os.stat(path)
+            with open(path, "rb") as fh:
+                code = compile(fh.read(), path, "exec", dont_inherit=True)
+            data = bootstrap._code_to_timestamp_pyc(code, st.st_mtime, st.st_size)
+            os.makedirs(os.path.dirname(cached), exist_ok=True)
+            bootstrap._write_atomic(cached, data, 0o644)
+        except Exception:  # a file that does not compile: the import reports it, if it is ever imported
+            continue
+
+
+def _compile_helper(package: str) -> int | None:
+    """Fork a process compiling ``package`` (see :func:`_compile_tree`); its PID, or None."""
+    root = _package_dir(package)
+    if root is None or not hasattr(os, "fork"):
+        return None
+    try:
+        pid = os.fork()
+    except OSError:
+        return None
+    if pid == 0:  # the helper: never returns into the waiter's code
+        code = 0
+        try:
+            _compile_tree(root)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    return pid
+
+
+def _stop(pid: int | None) -> None:
+    """End the compile helper (its work is only ever a head start)."""
+    if pid is None:
+        return
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+
+
 def _import(name: str) -> bool:
     import importlib
 
@@ -65,19 +136,27 @@ def _import(name: str) -> bool:
     return True
 
 
-def _wait(go: str, warm: list[str]) -> dict[str, object]:
-    """Warm ``warm`` modules while waiting for GOFILE; its JSON (retried while still being written)."""
+def _wait(go: str, warm: list[str], helper: int | None = None, helped: int = 0) -> dict[str, object]:
+    """Warm ``warm`` modules while waiting for GOFILE; its JSON (retried while still being written).
+
+    ``helper`` (a compile helper's PID) is stopped once the first ``helped`` modules are imported.
+    """
     import json
     import time
 
     deadline = time.monotonic() + MAX_WAIT
     while not os.path.exists(go):
+        if helped <= 0:
+            _stop(helper)
+            helper = None
         if warm:
             _import(warm.pop(0))
+            helped -= 1
         elif time.monotonic() > deadline:
             return {"exit": True}
         else:
             time.sleep(POLL)
+    _stop(helper)
     for _ in range(500):
         try:
             with open(go, encoding="utf-8") as fh:
@@ -101,8 +180,10 @@ def main(argv: list[str]) -> int:
             for name in VERIFY_MODULES:
                 _import(name)
         return 0
+    helper = None if shipped else _compile_helper("pip")
     have_pip = all(_import(name) for name in PIP_MODULES)
-    request = _wait(go, [*(PIP_LATER_MODULES if have_pip else ()), *(() if shipped else VERIFY_MODULES)])
+    later = PIP_LATER_MODULES if have_pip else ()
+    request = _wait(go, [*later, *(() if shipped else VERIFY_MODULES)], helper, len(later))
     python = request.get("python")
     args = request.get("args")
     env = request.get("env") or {}
