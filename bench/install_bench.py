@@ -18,6 +18,14 @@ leaves for the daemon to clean up weighs on all alike), medians reported:
 * ``muslin plan``       the same with ``--dry-run`` (inspect by ``docker save`` + resolve only)
 * ``pip``               ``docker run --rm --network host IMAGE python3 -m pip install --index-url URL <20 pins>``
 * ``pip+commit``        the same without ``--rm``, then ``docker commit`` (what it takes to get an image)
+* ``commit``            the ``docker commit`` of ``pip+commit`` alone
+* ``pip files``         ``docker run --rm --network none -v WHEELS:/w:ro IMAGE python3 -m pip install
+                        --no-index --no-deps /w/<the 20 wheels>``: the image's pip installing (and
+                        byte-compiling) the exact files, no resolve, no download
+
+``pip files`` + ``commit`` is what ``muslin install`` cannot do without: the issue has it install
+with the image's own pip and commit the container.  Their sum against ``pip`` shows how far the
+steps muslin must run leave it from pip's time.
 
 Images: the musl-python fixture as it is (no ``.pyc`` files at all, so every Python
 process compiles the stdlib and pip it imports; ``pip`` writes that bytecode into the
@@ -69,9 +77,10 @@ def _timed(action: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
-def _pip_commit(name: str, tag: str, image: str, pip: list[str]) -> None:
+def _pip_commit(name: str, tag: str, image: str, pip: list[str]) -> float:
+    """Run pip in a container and commit it; the commit's share of the time."""
     _sh(["docker", "run", "--name", name, "--network", "host", image, *pip])
-    _sh(["docker", "commit", name, tag])
+    return _timed(partial(_sh, ["docker", "commit", name, tag]))
 
 
 def ensure_images() -> None:
@@ -81,10 +90,20 @@ def ensure_images() -> None:
     _sh(["docker", "build", "-q", "-t", PRECOMPILED, "-"], stdin=dockerfile)
 
 
-def bench_image(image: str, index: IndexServer, requirements: list[str], runs: int, tmp: Path) -> dict[str, list[float]]:
-    timings: dict[str, list[float]] = {
-        k: [] for k in ("muslin", "muslin facts-cached", "muslin installer", "muslin plan", "pip", "pip+commit")
-    }
+VARIANTS = (
+    "muslin", "muslin facts-cached", "muslin installer", "muslin plan", "pip", "pip+commit", "commit", "pip files"
+)
+
+
+def bench_image(
+    image: str, index: IndexServer, requirements: list[str], wheels: Path, runs: int, tmp: Path
+) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {k: [] for k in VARIANTS}
+    pip_files = [
+        "docker", "run", "--rm", "--network", "none", "-v", f"{wheels}:/w:ro", image,
+        "python3", "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--disable-pip-version-check",
+        "--root-user-action=ignore", *sorted(f"/w/{w.name}" for w in wheels.glob("*.whl")),
+    ]
     pip = [
         "python3", "-m", "pip", "install", "-q", "--no-cache-dir", "--disable-pip-version-check",
         "--root-user-action=ignore", "--index-url", index.url, *requirements,
@@ -111,7 +130,7 @@ def bench_image(image: str, index: IndexServer, requirements: list[str], runs: i
 
         def pip_commit(name: str = name, tag: str = tag) -> None:
             try:
-                _pip_commit(name, tag, image, pip)
+                timings["commit"].append(_pip_commit(name, tag, image, pip))
             finally:
                 subprocess.run(["docker", "rm", "-f", name], capture_output=True)
                 subprocess.run(["docker", "rmi", tag], capture_output=True)
@@ -123,6 +142,7 @@ def bench_image(image: str, index: IndexServer, requirements: list[str], runs: i
             ("muslin plan", partial(_sh, [*muslin, "--dry-run"], env("dry"))),
             ("pip", partial(_sh, ["docker", "run", "--rm", "--network", "host", image, *pip])),
             ("pip+commit", pip_commit),
+            ("pip files", partial(_sh, pip_files)),
         ]
         # each run starts with another variant: what one leaves behind for the daemon to clean
         # up (removed images and containers) then weighs on every variant alike
@@ -145,6 +165,10 @@ def report(image: str, timings: dict[str, list[float]], runs: int) -> dict[str, 
     # run's exports the image, so subtracting one from the other means nothing)
     for name in ("muslin", "muslin facts-cached", "muslin installer"):
         print(f"  {name}: pip/muslin {med['pip'] / med[name]:.2f}x, pip+commit/muslin {med['pip+commit'] / med[name]:.2f}x")
+    floor = med["pip files"] + med["commit"]
+    print(
+        f"  the steps muslin must run, pip files + commit: {floor:.2f} s; twice pip's speed is {med['pip'] / 2:.2f} s"
+    )
     return med
 
 
@@ -166,7 +190,7 @@ def main() -> int:
             shutil.copy2(wheel, root / wheel.name)
         with IndexServer(root, mode="html") as index:
             for image in (FIXTURE, PRECOMPILED):
-                results[image] = bench_image(image, index, requirements, args.runs, Path(tmp))
+                results[image] = bench_image(image, index, requirements, root, args.runs, Path(tmp))
     medians = {image: report(image, timings, args.runs) for image, timings in results.items()}
     subprocess.run(["docker", "rmi", PRECOMPILED], capture_output=True)
     if args.json:
