@@ -231,6 +231,42 @@ def test_preloaded_tls_context_is_shared_and_its_thread_settles(
     assert context.verify_mode.name == "CERT_REQUIRED" and context.check_hostname
 
 
+@pytest.mark.parametrize(
+    ("urls", "http2", "contexts", "imports_httpx"),
+    [
+        (["http://127.0.0.1:9/simple/"], "1", ["http/1.1"], True),  # httpx only, its own context
+        (["https://127.0.0.1:9/simple/"], "1", [""], False),  # the HTTP/2 connections' context only
+        (["https://127.0.0.1:9/simple/", "http://127.0.0.1:9/x/"], "1", ["", "http/1.1"], True),
+        (["https://127.0.0.1:9/simple/"], "0", [""], True),  # HTTP/2 off: httpx, on the shared context
+        (["/srv/wheels"], "1", [], False),  # a local directory needs nothing
+    ],
+)
+def test_http_preload_loads_what_the_first_requests_need(
+    tmp_path: Path, urls: list[str], http2: str, contexts: list[str], imports_httpx: bool
+) -> None:
+    """``muslin install`` starts loading httpx and the TLS contexts while the image is read; the
+    clients then use those contexts.  In a fresh interpreter (this one has httpx imported)."""
+    cert, _key = write_tls_certificate(tmp_path / "ca", "127.0.0.1")
+    probe = (
+        "import json, sys\n"
+        "from muslin.index import http, tls\n"
+        "assert 'httpx' not in sys.modules\n"
+        "http.preload(json.loads(sys.argv[1]))\n"
+        "tls.settle()\n"
+        "made = sorted(key[-1] for key in tls._CONTEXTS)\n"
+        "shared = [tls.context(True, p) is tls._CONTEXTS[tls._key(True, p)] for p in made]\n"
+        "print(json.dumps([made, 'httpx' in sys.modules, all(shared)]))\n"
+    )
+    env = {**os.environ, "SSL_CERT_FILE": str(cert), "MUSLIN_HTTP2": http2}
+    for proxy in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        env.pop(proxy, None)
+    out = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(urls)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [sorted(contexts), imports_httpx, True]
+
+
 @pytest.mark.parametrize("kind", ["missing", "garbage"])
 def test_unloadable_ca_bundle_is_one_clear_error(tmp_path: Path, cache_dir: Path, kind: str) -> None:
     """SSL_CERT_FILE naming nothing, or no certificate: one line naming it, exit 2 (bad input)."""

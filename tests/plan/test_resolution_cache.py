@@ -129,3 +129,23 @@ def test_a_reused_resolution_does_not_load_the_http_stack(fresh_index: IndexServ
     assert out.returncode == 0, out.stderr
     assert fresh_index.requests == []  # the cached resolution was used
     assert out.stdout.rstrip().splitlines()[-1] == "[]"
+
+
+def test_a_cold_plan_over_http11_leaves_out_what_it_never_runs(fresh_index: IndexServer, tmp_path: Path) -> None:
+    """A plan fetched through httpx (plain http) does not import httpx's command line, nor the
+    trio/anyio that httpcore imports for async locks (~60 ms where installed): only blocking requests."""
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['muslin', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_module('muslin', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "print(sorted(m for m in ('httpx', 'httpx._main', 'trio', 'anyio') if sys.modules.get(m) is not None))\n"
+    )
+    env = {**os.environ, "MUSLIN_CACHE_DIR": str(tmp_path / "cold")}
+    args = ["plan", "alpine:3.18", "--profile", "alpine:3.18", "--default-index", fresh_index.url, "app", "--json"]
+    out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert fresh_index.requests  # fetched, over HTTP/1.1
+    assert out.stdout.rstrip().splitlines()[-1] == "['httpx']"

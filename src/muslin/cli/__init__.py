@@ -9,9 +9,12 @@ from __future__ import annotations
 import gc
 import sys
 
-# httpx imports its own command line (click, rich, pygments: ~40 ms) on import; this process
-# never runs it, and None here makes that import fail into httpx's own fallback.
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+# httpx imports its own command line (click, rich, pygments: ~40 ms) on import, and httpcore
+# imports trio and anyio (~60 ms where installed) for its async locks; this process runs no
+# command of httpx's and makes only blocking requests.  None here makes those imports fail
+# into the libraries' own fallbacks.
+for _unused in ("httpx._main", "trio", "anyio"):
+    sys.modules.setdefault(_unused, None)  # type: ignore[arg-type]
 
 import click  # noqa: E402
 

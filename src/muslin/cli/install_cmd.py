@@ -116,7 +116,9 @@ def _plan_and_install(
     prestart: Prestart | None,
     console: InstallConsole,
 ) -> None:
-    outcome = make_plan(request, view=prestart.rootfs_view if prestart is not None else None)
+    outcome = make_plan(
+        request, view=prestart.rootfs_view if prestart is not None else None, preload_http=not dry_run
+    )
     if console.started is not None:
         console.step("plan made")
     for note in outcome.notes:

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +90,25 @@ def _env_proxy() -> str | None:
         if value:
             return value
     return None
+
+
+def http2_enabled() -> bool:
+    """HTTP/2 over TLS where the server offers it (:mod:`muslin.index.http2`), unless
+    ``MUSLIN_HTTP2=0`` or a proxy is set in the environment (``HTTPS_PROXY``, ``ALL_PROXY``):
+    then httpx's HTTP/1.1 transport carries everything, and routes it as configured."""
+    return os.environ.get("MUSLIN_HTTP2", "1").strip() != "0" and _env_proxy() is None
+
+
+def preload(urls: Iterable[str]) -> None:
+    """Start loading what the first requests to ``urls`` need on a background thread, while
+    the caller does other work (reads the image): the TLS context when one is ``https:``, and
+    httpx when one goes over HTTP/1.1 (plain ``http:``, or HTTP/2 off).  See :func:`tls.preload`."""
+    schemes = {url.split(":", 1)[0].lower() for url in urls}
+    h2 = http2_enabled()
+    http11 = "http" in schemes or ("https" in schemes and not h2)
+    purposes = [*([""] if "https" in schemes and h2 else []), *([tls.HTTP11 if h2 else ""] if http11 else [])]
+    if purposes:
+        tls.preload(purposes=tuple(purposes), imports=("httpx",) if http11 else ())
 
 
 def _no_cookies() -> http.cookiejar.CookieJar:
@@ -222,7 +241,7 @@ class HttpClient:
         with self._lock:
             if self._client is None:
                 # its own TLS context when HTTP/2 is on: httpx sets its ALPN list on the context it is given
-                context = tls.make_context(self.verify) if self.http2_enabled() else tls.context(self.verify)
+                context = tls.context(self.verify, tls.HTTP11 if http2_enabled() else "")
                 self._client = httpx.Client(
                     http1=True,
                     http2=False,
@@ -238,18 +257,12 @@ class HttpClient:
 
     def _http2(self) -> Http2Pool | None:
         """The HTTP/2 connections (None when HTTP/2 is off)."""
-        if not self.http2_enabled():
+        if not http2_enabled():
             return None
         with self._lock:
             if self._h2 is None:
                 self._h2 = Http2Pool(self.tls_context())
             return self._h2
-
-    def http2_enabled(self) -> bool:
-        """HTTP/2 over TLS where the server offers it (:mod:`muslin.index.http2`), unless
-        ``MUSLIN_HTTP2=0`` or a proxy is set in the environment (``HTTPS_PROXY``, ``ALL_PROXY``):
-        then httpx's HTTP/1.1 transport carries everything, and routes it as configured."""
-        return os.environ.get("MUSLIN_HTTP2", "1").strip() != "0" and _env_proxy() is None
 
     def tls_context(self) -> ssl.SSLContext:
         """The TLS context of the HTTP/2 connections: made once per process and ``verify`` setting
@@ -367,11 +380,12 @@ class HttpClient:
         """One request (redirects followed): over HTTP/2 where the origin offers it, else over
         HTTP/1.1 (httpx).  Credentials go to the URL's own origin only, as httpx does on redirects.
         Failures are :class:`TransportError`/:class:`TransportTimeout` either way."""
-        pool = self._http2()
         origin = url_origin(url)
         for _hop in range(MAX_REDIRECTS + 1):
             parts = urlsplit(url)
-            if pool is None or parts.scheme != "https" or not parts.hostname:
+            # (the pool, and its TLS context, only once an https URL needs it)
+            pool = self._http2() if parts.scheme == "https" and parts.hostname else None
+            if pool is None or not parts.hostname:
                 break
             host, port = parts.hostname, parts.port or 443
             fields = _h2_fields(headers, creds if url_origin(url) == origin else None)

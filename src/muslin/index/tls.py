@@ -1,8 +1,8 @@
 """TLS settings for the index side, made once per process, and loaded ahead when asked.
 
 Loading a CA bundle takes 20-40 ms, which a cold plan would otherwise spend before its
-first request.  :func:`preload` loads it on a background thread while the plan imports
-its HTTP machinery (OpenSSL parses the bundle without holding the GIL); :func:`context`
+first request.  :func:`preload` loads it on a background thread (and imports httpx there when
+asked) while the plan imports its HTTP machinery (OpenSSL parses the bundle without holding the GIL); :func:`context`
 takes the result (waiting for it if need be), and :func:`settle` waits for a preload to
 end, so that a process forks without that thread (see :mod:`muslin.index.warmer`).
 
@@ -12,6 +12,7 @@ certifi's bundle.  This module imports neither httpx nor certifi until it needs 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 import threading
@@ -21,13 +22,19 @@ from muslin.errors import UsageError
 Verify = bool | str
 """True: the default trust store; a string: a CA bundle file or directory; False: no checks."""
 
-_CONTEXTS: dict[tuple[Verify, str | None, str | None], ssl.SSLContext] = {}
+_Key = tuple[Verify, str | None, str | None, str]
+_CONTEXTS: dict[_Key, ssl.SSLContext] = {}
 _LOCK = threading.Lock()
-_preloads: dict[tuple[Verify, str | None, str | None], threading.Thread] = {}
+_preloads: dict[_Key, threading.Thread] = {}
+_threads: list[threading.Thread] = []
+
+HTTP11 = "http/1.1"
+"""The purpose of httpx's context: it sets its own ALPN list on the context it is given, so its
+HTTP/1.1 transport cannot share the HTTP/2 connections' context (purpose ``""``)."""
 
 
-def _key(verify: Verify) -> tuple[Verify, str | None, str | None]:
-    return (verify, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+def _key(verify: Verify, purpose: str = "") -> _Key:
+    return (verify, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"), purpose)
 
 
 def make_context(verify: Verify) -> ssl.SSLContext:
@@ -57,9 +64,9 @@ def make_context(verify: Verify) -> ssl.SSLContext:
         raise UsageError(f"{origin} {location}: cannot load CA certificates ({reason})") from None
 
 
-def context(verify: Verify = True) -> ssl.SSLContext:
-    """The process's shared context for ``verify`` (a preload of it is waited for)."""
-    key = _key(verify)
+def context(verify: Verify = True, purpose: str = "") -> ssl.SSLContext:
+    """The process's shared context for ``verify`` and ``purpose`` (a preload of it is waited for)."""
+    key = _key(verify, purpose)
     with _LOCK:
         preload_thread = _preloads.get(key)
     if preload_thread is not None:
@@ -73,30 +80,41 @@ def context(verify: Verify = True) -> ssl.SSLContext:
     return ctx
 
 
-def preload(verify: Verify = True) -> None:
-    """Start making the context for ``verify`` on a background thread (once; a failure is
-    left for :func:`context` to meet and report when a request needs it)."""
-    key = _key(verify)
+def preload(verify: Verify = True, *, purposes: tuple[str, ...] = ("",), imports: tuple[str, ...] = ()) -> None:
+    """Start making the contexts for ``verify`` and ``purposes`` on a background thread (each
+    once; a failure is left for :func:`context` to meet and report when a request needs it).
+
+    ``imports``: modules the first requests will need (httpx), imported on that thread first.
+    """
     with _LOCK:
-        if key in _CONTEXTS or key in _preloads:
+        keys = [key for key in dict.fromkeys(_key(verify, p) for p in purposes) if key not in _CONTEXTS]
+        keys = [key for key in keys if key not in _preloads]
+        if not keys and not imports:
             return
 
         def load() -> None:
-            try:
-                made = make_context(verify)
-            except UsageError:
-                return
-            with _LOCK:
-                _CONTEXTS.setdefault(key, made)
+            import importlib
+
+            for name in imports:
+                with contextlib.suppress(ImportError):  # the request that needs it reports it
+                    importlib.import_module(name)
+            for key in keys:
+                try:
+                    made = make_context(verify)
+                except UsageError:
+                    return
+                with _LOCK:
+                    _CONTEXTS.setdefault(key, made)
 
         thread = threading.Thread(target=load, name="muslin-tls-preload", daemon=True)
-        _preloads[key] = thread
+        _preloads.update(dict.fromkeys(keys, thread))
+        _threads.append(thread)
     thread.start()
 
 
 def settle() -> None:
     """Wait until no preload is running (before forking)."""
     with _LOCK:
-        threads = list(_preloads.values())
+        threads = list(_threads)
     for thread in threads:
         thread.join()

@@ -491,11 +491,18 @@ def _resolve(
 
 
 def make_plan(
-    request: PlanRequest, *, env: Mapping[str, str] | None = None, view: RootfsView | None = None
+    request: PlanRequest,
+    *,
+    env: Mapping[str, str] | None = None,
+    view: RootfsView | None = None,
+    preload_http: bool = False,
 ) -> PlanOutcome:
     """Inspect (or profile) the image, resolve for its target, and build the plan.
 
     ``view``: where a daemon image's files can be read in place (see :func:`load_facts`).
+    ``preload_http``: the caller needs the HTTP stack after the plan anyway (``muslin install``
+    downloads the wheels): start loading it (httpx, the TLS context) while the image is read.
+    Otherwise it is loaded only when the plan has to resolve (a cached resolution needs none).
     """
     from muslin.index.httpcache import cache_root
     from muslin.inputs.collect import collect_inputs
@@ -506,16 +513,6 @@ def make_plan(
 
     environ = os.environ if env is None else env
     cwd = Path(request.project_dir) if request.project_dir else None
-    facts, notes = load_facts(request, view)
-    from_profile = facts.source == "profile"
-    target = build_target(facts, platform=request.platform, python=request.python)
-    warnings: list[str] = []
-    if facts.python is None and not target.python_from_apk:
-        warnings.append(
-            f"the image has no Python and Alpine {facts.alpine_release or '?'} does not ship "
-            f"python3 {target.info().python_version}: provide that interpreter before installing"
-        )
-
     with contextlib.ExitStack() as remote:
         inputs = collect_inputs(
             requirement_files=request.requirement_files,
@@ -537,6 +534,19 @@ def make_plan(
         env=environ,
         cwd=cwd,
     )
+    if preload_http and not request.offline:
+        from muslin.index.http import preload
+
+        preload(ix.url for ix in settings.indexes)
+    facts, notes = load_facts(request, view)
+    from_profile = facts.source == "profile"
+    target = build_target(facts, platform=request.platform, python=request.python)
+    warnings: list[str] = []
+    if facts.python is None and not target.python_from_apk:
+        warnings.append(
+            f"the image has no Python and Alpine {facts.alpine_release or '?'} does not ship "
+            f"python3 {target.info().python_version}: provide that interpreter before installing"
+        )
     environment = target.markers()
     pins = {
         str(pin.package): pin.index
