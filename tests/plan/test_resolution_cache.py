@@ -110,42 +110,39 @@ def test_local_find_links_directory_is_fingerprinted(tmp_path: Path, repo: Path)
         assert {i.name: i.version for i in make_plan(request).plan.items}["dep"] == "1.6"
 
 
-def test_a_reused_resolution_does_not_load_the_http_stack(fresh_index: IndexServer, tmp_path: Path) -> None:
-    """A warm re-plan reads caches only: httpx and h2 (~40 ms of imports) stay unloaded."""
-    _plan(fresh_index.url, "app")
-    fresh_index.clear_requests()
+def _loaded_after_plan(index_url: str, cache: Path, modules: tuple[str, ...]) -> list[str]:
+    """Run ``muslin plan`` in a fresh interpreter; which of ``modules`` it left imported."""
     probe = (
         "import sys, runpy\n"
+        "modules = sys.argv.pop(1).split(',')\n"
         "sys.argv = ['muslin', *sys.argv[1:]]\n"
         "try:\n"
         "    runpy.run_module('muslin', run_name='__main__')\n"
         "except SystemExit as exit:\n"
         "    assert not exit.code, exit.code\n"
-        "print(sorted(m for m in ('httpx', 'h2', 'ssl') if m in sys.modules))\n"
+        "print('loaded:' + ','.join(sorted(m for m in modules if sys.modules.get(m) is not None)))\n"
     )
-    env = {**os.environ, "MUSLIN_CACHE_DIR": str(tmp_path / "cache")}
-    args = ["plan", "alpine:3.18", "--profile", "alpine:3.18", "--default-index", fresh_index.url, "app", "--json"]
-    out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env, timeout=120)
+    env = {**os.environ, "MUSLIN_CACHE_DIR": str(cache)}
+    args = ["plan", "alpine:3.18", "--profile", "alpine:3.18", "--default-index", index_url, "app", "--json"]
+    out = subprocess.run(
+        [sys.executable, "-c", probe, ",".join(modules), *args], capture_output=True, text=True, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr
+    loaded = out.stdout.rstrip().splitlines()[-1].removeprefix("loaded:")
+    return loaded.split(",") if loaded else []
+
+
+def test_a_reused_resolution_does_not_load_the_http_stack(fresh_index: IndexServer, tmp_path: Path) -> None:
+    """A warm re-plan reads caches only: httpx and h2 (~40 ms of imports) stay unloaded."""
+    _plan(fresh_index.url, "app")
+    fresh_index.clear_requests()
+    assert _loaded_after_plan(fresh_index.url, tmp_path / "cache", ("httpx", "h2", "ssl")) == []
     assert fresh_index.requests == []  # the cached resolution was used
-    assert out.stdout.rstrip().splitlines()[-1] == "[]"
 
 
 def test_a_cold_plan_over_http11_leaves_out_what_it_never_runs(fresh_index: IndexServer, tmp_path: Path) -> None:
     """A plan fetched through httpx (plain http) does not import httpx's command line, nor the
     trio/anyio that httpcore imports for async locks (~60 ms where installed): only blocking requests."""
-    probe = (
-        "import sys, runpy\n"
-        "sys.argv = ['muslin', *sys.argv[1:]]\n"
-        "try:\n"
-        "    runpy.run_module('muslin', run_name='__main__')\n"
-        "except SystemExit as exit:\n"
-        "    assert not exit.code, exit.code\n"
-        "print(sorted(m for m in ('httpx', 'httpx._main', 'trio', 'anyio') if sys.modules.get(m) is not None))\n"
-    )
-    env = {**os.environ, "MUSLIN_CACHE_DIR": str(tmp_path / "cold")}
-    args = ["plan", "alpine:3.18", "--profile", "alpine:3.18", "--default-index", fresh_index.url, "app", "--json"]
-    out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env, timeout=120)
-    assert out.returncode == 0, out.stderr
+    loaded = _loaded_after_plan(fresh_index.url, tmp_path / "cold", ("httpx", "httpx._main", "trio", "anyio"))
     assert fresh_index.requests  # fetched, over HTTP/1.1
-    assert out.stdout.rstrip().splitlines()[-1] == "['httpx']"
+    assert loaded == ["httpx"]
