@@ -383,9 +383,10 @@ class HttpClient:
         origin = url_origin(url)
         for _hop in range(MAX_REDIRECTS + 1):
             parts = urlsplit(url)
-            # (the pool, and its TLS context, only once an https URL needs it)
-            pool = self._http2() if parts.scheme == "https" and parts.hostname else None
-            if pool is None or not parts.hostname:
+            if parts.scheme != "https" or not parts.hostname:
+                break
+            pool = self._http2()  # made (with its TLS context) once an https URL needs it
+            if pool is None:
                 break
             host, port = parts.hostname, parts.port or 443
             fields = _h2_fields(headers, creds if url_origin(url) == origin else None)

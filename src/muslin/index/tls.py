@@ -1,10 +1,11 @@
 """TLS settings for the index side, made once per process, and loaded ahead when asked.
 
 Loading a CA bundle takes 20-40 ms, which a cold plan would otherwise spend before its
-first request.  :func:`preload` loads it on a background thread (and imports httpx there when
-asked) while the plan imports its HTTP machinery (OpenSSL parses the bundle without holding the GIL); :func:`context`
-takes the result (waiting for it if need be), and :func:`settle` waits for a preload to
-end, so that a process forks without that thread (see :mod:`muslin.index.warmer`).
+first request.  :func:`preload` loads it on a background thread (and imports httpx there
+when asked) while the plan imports its HTTP machinery or reads the image (OpenSSL parses the
+bundle without holding the GIL); :func:`context` takes the result (waiting for it if need
+be), and :func:`settle` waits for a preload to end, so that a process forks without that
+thread (see :mod:`muslin.index.warmer`).
 
 ``verify=True`` trusts what httpx would: ``SSL_CERT_FILE``, else ``SSL_CERT_DIR``, else
 certifi's bundle.  This module imports neither httpx nor certifi until it needs them.
@@ -87,8 +88,8 @@ def preload(verify: Verify = True, *, purposes: tuple[str, ...] = ("",), imports
     ``imports``: modules the first requests will need (httpx), imported on that thread first.
     """
     with _LOCK:
-        keys = [key for key in dict.fromkeys(_key(verify, p) for p in purposes) if key not in _CONTEXTS]
-        keys = [key for key in keys if key not in _preloads]
+        wanted = dict.fromkeys(_key(verify, p) for p in purposes)
+        keys = [key for key in wanted if key not in _CONTEXTS and key not in _preloads]
         if not keys and not imports:
             return
 
