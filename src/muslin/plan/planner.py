@@ -455,10 +455,10 @@ def _resolve(
     direct_urls: Sequence[str] = (),
 ) -> Resolution:
     """Resolve with the indexes (the resolution cache missed) and record the result."""
-    if not request.offline and settings.uses_tls:
-        from muslin.index import tls
+    if not request.offline:
+        from muslin.index.http import preload
 
-        tls.preload()  # the CA bundle loads while the HTTP machinery is imported
+        preload(ix.url for ix in settings.indexes)  # while the HTTP machinery is imported (once per process)
     from muslin.index.finder import PackageFinder
     from muslin.resolve.cache import store_resolution
     from muslin.resolve.resolver import resolve
